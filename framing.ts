@@ -1,0 +1,256 @@
+/**
+ * Line framing for the guess protocol: a bounded byte-level line splitter, a
+ * strict line decoder and a `TransformStream` wrapper. Pure: no I/O.
+ *
+ * @module
+ */
+
+/**
+ * The default longest line, in bytes, not counting its `\n` terminator (a `\r`
+ * before the `\n` counts). The longest valid command is well under 64 bytes.
+ *
+ * @example Pass it as the limit of a splitter
+ * ```ts
+ * import { LineSplitter, MAX_LINE_BYTES } from "./framing.ts";
+ * const splitter = new LineSplitter(MAX_LINE_BYTES);
+ * ```
+ */
+export const MAX_LINE_BYTES = 1024;
+
+/**
+ * Thrown when a line grows past the splitter's limit, with or without its
+ * newline. The splitter is unusable afterwards: close the connection.
+ *
+ * @example
+ * ```ts
+ * import { LineSplitter, LineTooLongError } from "./framing.ts";
+ * const splitter = new LineSplitter(4);
+ * try {
+ *   splitter.push(new TextEncoder().encode("TOO LONG"), () => {});
+ * } catch (error) {
+ *   console.assert(error instanceof LineTooLongError);
+ * }
+ * ```
+ */
+export class LineTooLongError extends Error {
+  /** The limit that was exceeded, in bytes. */
+  readonly limit: number;
+
+  /**
+   * @param limit The limit that was exceeded, in bytes.
+   * @param options Standard error options, such as `cause`.
+   */
+  constructor(limit: number, options?: ErrorOptions) {
+    super(`Line too long: the limit is ${limit} bytes`, options);
+    this.name = "LineTooLongError";
+    this.limit = limit;
+  }
+}
+
+/**
+ * Thrown by {@linkcode decodeLine} when a line is not valid UTF-8.
+ *
+ * @example
+ * ```ts
+ * import { decodeLine, InvalidUtf8Error } from "./framing.ts";
+ * try {
+ *   decodeLine(new Uint8Array([0xff]));
+ * } catch (error) {
+ *   console.assert(error instanceof InvalidUtf8Error);
+ * }
+ * ```
+ */
+export class InvalidUtf8Error extends Error {
+  /**
+   * @param options Standard error options, such as `cause`.
+   */
+  constructor(options?: ErrorOptions) {
+    super("Line is not valid UTF-8", options);
+    this.name = "InvalidUtf8Error";
+  }
+}
+
+const LF = 0x0a;
+const CR = 0x0d;
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Decodes one line of bytes to a string: a fast path for ASCII (every valid
+ * command and reply is ASCII), strict UTF-8 for anything else.
+ *
+ * @param bytes The line, without its terminator.
+ * @returns The decoded line.
+ * @throws {InvalidUtf8Error} When the bytes are not valid UTF-8.
+ *
+ * @example
+ * ```ts
+ * import { decodeLine } from "./framing.ts";
+ * console.assert(decodeLine(new TextEncoder().encode("NUMBER")) === "NUMBER");
+ * ```
+ */
+export function decodeLine(bytes: Uint8Array): string {
+  let ascii = true;
+  for (let i = 0; i < bytes.length; i++) {
+    if (bytes[i] > 0x7f) {
+      ascii = false;
+      break;
+    }
+  }
+  if (ascii) {
+    // Short lines are the norm; apply() is fine up to the line limit.
+    return String.fromCharCode.apply(null, bytes as unknown as number[]);
+  }
+  try {
+    return utf8.decode(bytes);
+  } catch (cause) {
+    throw new InvalidUtf8Error({ cause });
+  }
+}
+
+/**
+ * Splits a byte stream into lines ended by `\n` or `\r\n`, holding at most
+ * `maxLineBytes` bytes of an unfinished line. Complete lines inside one chunk
+ * are handed out as views of that chunk, without copying.
+ *
+ * @example Feed chunks, get lines
+ * ```ts
+ * import { LineSplitter } from "./framing.ts";
+ * const lines: string[] = [];
+ * const splitter = new LineSplitter();
+ * const bytes = new TextEncoder().encode("NUMBER\r\nREPORT Unsure\nPAR");
+ * splitter.push(bytes, (line) => lines.push(new TextDecoder().decode(line)));
+ * console.assert(lines.join("|") === "NUMBER|REPORT Unsure");
+ * console.assert(splitter.buffered === 3);
+ * ```
+ */
+export class LineSplitter {
+  /** The longest line accepted, in bytes, not counting the `\n`. */
+  readonly maxLineBytes: number;
+  #carry: Uint8Array | undefined;
+  #carryLength = 0;
+  #failed = false;
+
+  /**
+   * @param maxLineBytes The longest line accepted, in bytes, not counting the `\n`.
+   * @default {MAX_LINE_BYTES}
+   */
+  constructor(maxLineBytes: number = MAX_LINE_BYTES) {
+    if (!Number.isSafeInteger(maxLineBytes) || maxLineBytes < 1) {
+      throw new RangeError(`Line limit must be a positive integer, got ${maxLineBytes}`);
+    }
+    this.maxLineBytes = maxLineBytes;
+  }
+
+  /** How many bytes of an unfinished line are held. */
+  get buffered(): number {
+    return this.#carryLength;
+  }
+
+  /**
+   * Feeds bytes. Calls `onLine` once per complete line, in order, with the
+   * line's bytes minus its `\n` or `\r\n`; the view is valid only during the
+   * call. Keeps the bytes of an unfinished last line for the next call.
+   *
+   * @param chunk The bytes received.
+   * @param onLine Called with each complete line.
+   * @throws {LineTooLongError} When a line exceeds the limit; the lines
+   * before it in the chunk were already handed out.
+   */
+  push(chunk: Uint8Array, onLine: (line: Uint8Array) => void): void {
+    if (this.#failed) throw new LineTooLongError(this.maxLineBytes);
+    let start = 0;
+    if (this.#carryLength > 0) {
+      const end = chunk.indexOf(LF);
+      const piece = end === -1 ? chunk : chunk.subarray(0, end);
+      this.#append(piece);
+      if (end === -1) return;
+      onLine(trimCR(this.#carry!.subarray(0, this.#carryLength)));
+      this.#carryLength = 0;
+      start = end + 1;
+    }
+    const limit = this.maxLineBytes;
+    for (;;) {
+      const end = chunk.indexOf(LF, start);
+      if (end === -1) break;
+      if (end - start > limit) this.#fail();
+      onLine(trimCR(chunk.subarray(start, end)));
+      start = end + 1;
+    }
+    if (start < chunk.length) this.#append(chunk.subarray(start));
+  }
+
+  /**
+   * Ends the input: returns the unfinished last line, if any, and forgets it.
+   *
+   * @returns The bytes of the unterminated last line, or `undefined`.
+   */
+  end(): Uint8Array | undefined {
+    if (this.#carryLength === 0) return undefined;
+    const rest = this.#carry!.slice(0, this.#carryLength);
+    this.#carryLength = 0;
+    return trimCR(rest);
+  }
+
+  #append(piece: Uint8Array): void {
+    const length = this.#carryLength + piece.length;
+    if (length > this.maxLineBytes) this.#fail();
+    if (this.#carry === undefined || this.#carry.length < length) {
+      // Grow geometrically, never past the limit: memory per connection stays bounded.
+      const size = Math.min(
+        this.maxLineBytes,
+        Math.max(64, length, (this.#carry?.length ?? 0) * 2),
+      );
+      const grown = new Uint8Array(size);
+      if (this.#carry) grown.set(this.#carry.subarray(0, this.#carryLength));
+      this.#carry = grown;
+    }
+    this.#carry.set(piece, this.#carryLength);
+    this.#carryLength = length;
+  }
+
+  #fail(): never {
+    this.#failed = true;
+    this.#carry = undefined;
+    this.#carryLength = 0;
+    throw new LineTooLongError(this.maxLineBytes);
+  }
+}
+
+function trimCR(line: Uint8Array): Uint8Array {
+  const n = line.length;
+  return n > 0 && line[n - 1] === CR ? line.subarray(0, n - 1) : line;
+}
+
+/**
+ * A `TransformStream` from bytes to decoded lines, with a length limit (unlike
+ * std's `TextLineStream`, which buffers without bound). An unterminated last
+ * line is emitted at the end. The stream errors with {@linkcode LineTooLongError}
+ * or {@linkcode InvalidUtf8Error}.
+ *
+ * @example
+ * ```ts
+ * import { LineStream } from "./framing.ts";
+ * const lines = ReadableStream.from([new TextEncoder().encode("4\n5\n")])
+ *   .pipeThrough(new LineStream());
+ * const all = await Array.fromAsync(lines);
+ * console.assert(all.join(",") === "4,5");
+ * ```
+ */
+export class LineStream extends TransformStream<Uint8Array, string> {
+  /**
+   * @param maxLineBytes The longest line accepted, in bytes.
+   * @default {MAX_LINE_BYTES}
+   */
+  constructor(maxLineBytes: number = MAX_LINE_BYTES) {
+    const splitter = new LineSplitter(maxLineBytes);
+    super({
+      transform(chunk, controller) {
+        splitter.push(chunk, (line) => controller.enqueue(decodeLine(line)));
+      },
+      flush(controller) {
+        const rest = splitter.end();
+        if (rest !== undefined) controller.enqueue(decodeLine(rest));
+      },
+    });
+  }
+}

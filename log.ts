@@ -1,0 +1,145 @@
+/**
+ * A tiny structured logger: one line per event on a sink (stderr by default),
+ * as text (`message key=value ...`) or JSON. Field values are escaped, so raw
+ * client bytes can never forge a log line.
+ *
+ * @module
+ */
+
+/**
+ * How bad an event is. `debug` lines appear only when the logger is verbose.
+ *
+ * @example
+ * ```ts
+ * import type { Level } from "./log.ts";
+ * const level: Level = "warn";
+ * ```
+ */
+export type Level = "debug" | "info" | "warn" | "error";
+
+/**
+ * Extra facts of a log line. Values are numbers, booleans or strings.
+ *
+ * @example
+ * ```ts
+ * import type { Fields } from "./log.ts";
+ * const fields: Fields = { conn: 3, remote: "127.0.0.1:5000" };
+ * ```
+ */
+export type Fields = Record<string, string | number | boolean | undefined>;
+
+/**
+ * Where log lines go.
+ *
+ * @example
+ * ```ts
+ * import { createLogger, type Logger } from "./log.ts";
+ * const lines: string[] = [];
+ * const logger: Logger = createLogger({ write: (line) => lines.push(line) });
+ * logger.info("Listening on 127.0.0.1:4321");
+ * console.assert(lines[0] === "Listening on 127.0.0.1:4321");
+ * ```
+ */
+export interface Logger {
+  /** Whether `debug` lines are written (per-game detail). */
+  readonly verbose: boolean;
+  /** Logs a line at a level. */
+  log(level: Level, message: string, fields?: Fields): void;
+}
+
+/**
+ * Options of {@linkcode createLogger}.
+ *
+ * @example
+ * ```ts
+ * import type { LoggerOptions } from "./log.ts";
+ * const options: LoggerOptions = { format: "json", verbose: true };
+ * ```
+ */
+export interface LoggerOptions {
+  /**
+   * `text`: the message, then ` key=value` per field; `json`: one object per line.
+   * @default {"text"}
+   */
+  format?: "text" | "json";
+  /**
+   * Whether to write `debug` lines.
+   * @default {false}
+   */
+  verbose?: boolean;
+  /**
+   * Where each line goes, without its newline.
+   * @default {writes the line to stderr}
+   */
+  write?: (line: string) => void;
+}
+
+/**
+ * The log formats, for the CLI.
+ *
+ * @example
+ * ```ts
+ * import { LOG_FORMATS } from "./log.ts";
+ * console.assert(LOG_FORMATS.includes("json"));
+ * ```
+ */
+export const LOG_FORMATS = ["text", "json"] as const;
+
+const encoder = new TextEncoder();
+
+function stderrLine(line: string): void {
+  Deno.stderr.writeSync(encoder.encode(line + "\n"));
+}
+
+const SAFE_VALUE = /^[\x21-\x7e]*$/;
+
+/**
+ * Makes a logger.
+ *
+ * @param options Format, verbosity and sink.
+ * @returns The logger.
+ *
+ * @example JSON lines
+ * ```ts
+ * import { createLogger } from "./log.ts";
+ * const lines: string[] = [];
+ * const logger = createLogger({ format: "json", write: (line) => lines.push(line) });
+ * logger.log("warn", "Server busy", { connections: 10000 });
+ * console.assert(JSON.parse(lines[0]).connections === 10000);
+ * ```
+ */
+export function createLogger(options: LoggerOptions = {}): Logger {
+  const format = options.format ?? "text";
+  const verbose = options.verbose ?? false;
+  const write = options.write ?? stderrLine;
+  return {
+    verbose,
+    log(level, message, fields = {}) {
+      if (level === "debug" && !verbose) return;
+      if (format === "json") {
+        write(JSON.stringify({ time: new Date().toISOString(), level, msg: message, ...fields }));
+        return;
+      }
+      let line = level === "warn" || level === "error"
+        ? `${level.toUpperCase()} ${message}`
+        : message;
+      for (const [key, value] of Object.entries(fields)) {
+        if (value === undefined) continue;
+        const text = String(value);
+        line += ` ${key}=${SAFE_VALUE.test(text) && text !== "" ? text : JSON.stringify(text)}`;
+      }
+      write(line);
+    },
+  };
+}
+
+/**
+ * A logger that drops everything: the default of library calls.
+ *
+ * @example
+ * ```ts
+ * import { silentLogger } from "./log.ts";
+ * silentLogger.log("error", "Nobody hears this");
+ * ```
+ */
+export const silentLogger: Logger = { verbose: false, log() {} };

@@ -1,0 +1,336 @@
+/**
+ * The `guess` command line: `serve` runs the server, `play` plays the seed's
+ * demo against an in-process server (no permissions) or a remote one.
+ * `guess --help` lists the commands; `guess <command> --help` the options.
+ *
+ * @module
+ */
+
+import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
+import denoJson from "./deno.json" with { type: "json" };
+import { createLogger, LOG_FORMATS } from "./log.ts";
+import { DEMO_GAMES, type GameSpec, openInProcess, openRemote, playDemo } from "./play.ts";
+import { ProtocolError, ServerError } from "./protocol.ts";
+import { serve, SERVER_DEFAULTS } from "./server.ts";
+import { STRATEGIES, type StrategyName } from "./strategy.ts";
+
+/**
+ * The version printed by `--version`, from `deno.json`.
+ *
+ * @example
+ * ```ts
+ * import { VERSION } from "./main.ts";
+ * console.assert(/^\d+\.\d+\.\d+$/.test(VERSION));
+ * ```
+ */
+export const VERSION: string = denoJson.version;
+
+/**
+ * A bad command line: printed with a hint, exit status 2.
+ *
+ * @example
+ * ```ts
+ * import { UsageError } from "./main.ts";
+ * const error = new UsageError("Unknown command \"fly\"", "guess");
+ * console.assert(error.command === "guess");
+ * ```
+ */
+export class UsageError extends Error {
+  /** Whose `--help` to point at. */
+  readonly command: string;
+
+  /**
+   * @param message What is wrong, starting uppercase, no trailing period.
+   * @param command Whose `--help` to point at.
+   * @param options Standard error options, such as `cause`.
+   */
+  constructor(message: string, command: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "UsageError";
+    this.command = command;
+  }
+}
+
+const MAIN_HELP =
+  `guess ${VERSION}: the number-guessing game of Effective Python (Item 61), over TCP
+
+Usage:
+  guess serve [options]   Run the server (needs --allow-net)
+  guess play [options]    Play the seed's demo (in-process server: no permissions needed)
+  guess --help | --version
+
+Run 'guess <command> --help' for a command's options.
+`;
+
+const SERVE_HELP = `Usage: guess serve [options]
+
+Runs the guess server. Logs go to stderr, starting with 'Listening on HOST:PORT'.
+SIGINT or SIGTERM stops it gracefully (exit 0); a second SIGINT exits at once.
+
+Options:
+  --hostname H          Address to listen on (default ${SERVER_DEFAULTS.hostname})
+  --port P              Port, 0 for any free one (default ${SERVER_DEFAULTS.port})
+  --strategy S          How to guess: ${STRATEGIES.join(", ")} (default random)
+  --seed N              Seed for the random guesses, to replay games (default: random)
+  --max-line-bytes N    Longest command line; longer gets ERROR and a close (default ${SERVER_DEFAULTS.maxLineBytes})
+  --max-connections N   Connections at once; one more gets ERROR Server busy (default ${SERVER_DEFAULTS.maxConnections})
+  --idle-timeout S      Seconds without a complete line before ERROR Idle timeout (default ${
+  SERVER_DEFAULTS.idleTimeout / 1000
+})
+  --grace S             Seconds games get to finish on shutdown (default ${
+  SERVER_DEFAULTS.grace / 1000
+})
+  --log-format F        ${LOG_FORMATS.join(" or ")} (default text)
+  --verbose             Also log connections and each game's 'Server: 4 is Unsure' lines
+  -h, --help            Show this help
+`;
+
+const PLAY_HELP = `Usage: guess play [options]
+
+Plays games as the seed's client does and prints what happens. Without --connect the
+server runs in this process over in-memory streams, so no permissions are needed.
+
+Options:
+  --connect HOST:PORT       Play a remote server instead (needs --allow-net)
+  --game LOWER,UPPER,SECRET A game to play; repeat for more (default: 1,5,3 and 10,15,12)
+  --count N                 Most guesses per game (default 5)
+  --strategy S              In-process server's strategy: ${STRATEGIES.join(", ")} (default random)
+  --seed N                  In-process server's seed, to replay a game (default: random)
+  -h, --help                Show this help
+`;
+
+/** What the CLI talks to; tests pass their own. */
+interface Io {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+const encoder = new TextEncoder();
+const stdio: Io = {
+  out: (line) => writeAll(Deno.stdout, line),
+  err: (line) => writeAll(Deno.stderr, line),
+};
+
+function writeAll(stream: typeof Deno.stdout, line: string): void {
+  const bytes = encoder.encode(line + "\n");
+  let offset = 0;
+  while (offset < bytes.length) offset += stream.writeSync(bytes.subarray(offset));
+}
+
+function parse<T extends ParseArgsOptionsConfig>(command: string, args: string[], options: T) {
+  try {
+    return parseArgs({ args, options, strict: true as const, allowPositionals: false as const });
+  } catch (cause) {
+    const message = cause instanceof Error ? cause.message.replace(/\.$/, "") : String(cause);
+    throw new UsageError(message.charAt(0).toUpperCase() + message.slice(1), command, { cause });
+  }
+}
+
+const INTEGER = /^-?[0-9]+$/;
+
+function integer(command: string, name: string, text: string, min: number, max: number): number {
+  const value = INTEGER.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new UsageError(
+      `--${name} needs an integer from ${min} to ${max}, got "${text}"`,
+      command,
+    );
+  }
+  return value;
+}
+
+function strategy(command: string, text: string | undefined): StrategyName {
+  if (text === undefined) return "random";
+  if ((STRATEGIES as readonly string[]).includes(text)) return text as StrategyName;
+  throw new UsageError(
+    `--strategy must be one of ${STRATEGIES.join(", ")}, got "${text}"`,
+    command,
+  );
+}
+
+function seed(command: string, text: string | undefined): number | undefined {
+  return text === undefined
+    ? undefined
+    : integer(command, "seed", text, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
+}
+
+async function serveCommand(args: string[], io: Io): Promise<number> {
+  const { values } = parse("serve", args, {
+    hostname: { type: "string" },
+    port: { type: "string" },
+    strategy: { type: "string" },
+    seed: { type: "string" },
+    "max-line-bytes": { type: "string" },
+    "max-connections": { type: "string" },
+    "idle-timeout": { type: "string" },
+    grace: { type: "string" },
+    "log-format": { type: "string" },
+    verbose: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  });
+  if (values.help) {
+    io.out(SERVE_HELP);
+    return 0;
+  }
+  const format = values["log-format"] ?? "text";
+  if (format !== "text" && format !== "json") {
+    throw new UsageError(`--log-format must be text or json, got "${format}"`, "serve");
+  }
+  const optional = (name: keyof typeof values, min: number, max: number, scale = 1) => {
+    const text = values[name];
+    return typeof text === "string" ? integer("serve", name, text, min, max) * scale : undefined;
+  };
+  const logger = createLogger({ format, verbose: values.verbose, write: io.err });
+  const controller = new AbortController();
+  const server = serve({
+    hostname: values.hostname,
+    port: optional("port", 0, 65535),
+    strategy: strategy("serve", values.strategy),
+    seed: seed("serve", values.seed),
+    maxLineBytes: optional("max-line-bytes", 16, 1 << 20),
+    maxConnections: optional("max-connections", 1, 1_000_000),
+    idleTimeout: optional("idle-timeout", 1, 86_400, 1000),
+    grace: optional("grace", 0, 3_600, 1000),
+    logger,
+    signal: controller.signal,
+  });
+  let interrupts = 0;
+  const onSignal = (signal: Deno.Signal) => () => {
+    if (signal === "SIGINT" && ++interrupts > 1) {
+      logger.log("warn", "Second SIGINT, exiting now");
+      Deno.exit(130);
+    }
+    logger.log("info", `Received ${signal}`);
+    controller.abort();
+  };
+  const handlers = (["SIGINT", "SIGTERM"] as const).map((signal) => {
+    const handler = onSignal(signal);
+    Deno.addSignalListener(signal, handler);
+    return () => Deno.removeSignalListener(signal, handler);
+  });
+  try {
+    await server.finished;
+  } finally {
+    for (const remove of handlers) remove();
+  }
+  return 0;
+}
+
+function hostPort(text: string): { hostname: string; port: number } {
+  const match = /^(?:\[([^\]]+)\]|([^:]+)):([0-9]+)$/.exec(text);
+  if (!match) throw new UsageError(`--connect needs HOST:PORT, got "${text}"`, "play");
+  return {
+    hostname: match[1] ?? match[2],
+    port: integer("play", "connect", match[3], 1, 65535),
+  };
+}
+
+function gameSpec(text: string): GameSpec {
+  const parts = text.split(",");
+  const bad = () =>
+    new UsageError(
+      `--game needs LOWER,UPPER,SECRET with LOWER <= SECRET <= UPPER, got "${text}"`,
+      "play",
+    );
+  if (parts.length !== 3 || !parts.every((part) => INTEGER.test(part))) throw bad();
+  const [lower, upper, secret] = parts.map(Number);
+  if (![lower, upper, secret].every(Number.isSafeInteger)) throw bad();
+  if (lower > secret || secret > upper) throw bad();
+  return { lower, upper, secret };
+}
+
+async function playCommand(args: string[], io: Io): Promise<number> {
+  const { values } = parse("play", args, {
+    connect: { type: "string" },
+    game: { type: "string", multiple: true },
+    count: { type: "string" },
+    strategy: { type: "string" },
+    seed: { type: "string" },
+    help: { type: "boolean", short: "h" },
+  });
+  if (values.help) {
+    io.out(PLAY_HELP);
+    return 0;
+  }
+  const games = values.game?.map(gameSpec) ?? DEMO_GAMES;
+  const count = values.count === undefined ? 5 : integer("play", "count", values.count, 1, 1e9);
+  const remote = values.connect === undefined ? undefined : hostPort(values.connect);
+  const options = { strategy: strategy("play", values.strategy), seed: seed("play", values.seed) };
+  if (remote && (values.strategy !== undefined || values.seed !== undefined)) {
+    throw new UsageError(
+      "--strategy and --seed apply to the in-process server, not --connect",
+      "play",
+    );
+  }
+  await using table = remote ? await openRemote(remote.hostname, remote.port) : openInProcess({
+    ...options,
+    onEvent(event) {
+      if (event.type === "report") io.out(`Server: ${event.guess} is ${event.decision}`);
+    },
+  });
+  await playDemo(table, games, count, io.out);
+  return 0;
+}
+
+/**
+ * Runs the CLI.
+ *
+ * @param args The arguments, without the program name.
+ * @param io Where output goes.
+ * @returns The exit status: 0 done, 1 failed at run time, 2 bad command line.
+ *
+ * @example
+ * ```ts
+ * import { main } from "./main.ts";
+ * const lines: string[] = [];
+ * const status = await main(["--version"], { out: (l) => lines.push(l), err: () => {} });
+ * console.assert(status === 0 && lines[0].startsWith("guess "));
+ * ```
+ */
+export async function main(args: string[], io: Io = stdio): Promise<number> {
+  const [command, ...rest] = args;
+  try {
+    switch (command) {
+      case "serve":
+        return await serveCommand(rest, io);
+      case "play":
+        return await playCommand(rest, io);
+      case "--version":
+      case "-V":
+        io.out(`guess ${VERSION}`);
+        return 0;
+      case "--help":
+      case "-h":
+      case "help":
+        io.out(MAIN_HELP);
+        return 0;
+      case undefined:
+        throw new UsageError("Missing command: expected serve or play", "guess");
+      default:
+        throw new UsageError(`Unknown command "${command}": expected serve or play`, "guess");
+    }
+  } catch (error) {
+    if (error instanceof UsageError) {
+      const where = error.command === "guess" ? "guess --help" : `guess ${error.command} --help`;
+      io.err(`guess: ${error.message}\nTry '${where}'`);
+      return 2;
+    }
+    io.err(`guess: ${runtimeMessage(error)}`);
+    return 1;
+  }
+}
+
+function runtimeMessage(error: unknown): string {
+  if (error instanceof ServerError) return `Server error: ${error.message}`;
+  if (error instanceof ProtocolError) return `Protocol error: ${error.message}`;
+  if (error instanceof Deno.errors.ConnectionRefused) return `Connection refused: ${error.message}`;
+  if (error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied) {
+    return `${error.message.split("\n")[0]}`;
+  }
+  if (error instanceof Error) return error.message;
+  return String(error);
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

@@ -1,0 +1,642 @@
+/**
+ * The guess protocol, sans I/O: commands and replies with their parsers and
+ * formatters, the client's judge, the server's game state machine and a
+ * byte-level server connection that turns received bytes into reply text.
+ * Nothing here touches a socket or `Deno.*`; `server.ts` and `client.ts` only
+ * move bytes. The wire format is described in `PROTOCOL.md`.
+ *
+ * @module
+ */
+
+import {
+  decodeLine,
+  InvalidUtf8Error,
+  LineSplitter,
+  LineTooLongError,
+  MAX_LINE_BYTES,
+} from "./framing.ts";
+import {
+  createStrategy,
+  Rng,
+  type Strategy,
+  StrategyError,
+  type StrategyName,
+} from "./strategy.ts";
+
+/**
+ * The four judgements a client may report, in wire spelling.
+ *
+ * @example
+ * ```ts
+ * import { DECISIONS } from "./protocol.ts";
+ * console.assert(DECISIONS.length === 4);
+ * ```
+ */
+export const DECISIONS = ["Warmer", "Colder", "Unsure", "Correct"] as const;
+
+/**
+ * A client's judgement of a guess.
+ *
+ * @example
+ * ```ts
+ * import type { Decision } from "./protocol.ts";
+ * const decision: Decision = "Warmer";
+ * ```
+ */
+export type Decision = typeof DECISIONS[number];
+
+/**
+ * A command, client to server: `PARAMS lower upper`, `NUMBER` or
+ * `REPORT decision`. `PARAMS` with `lower > upper` (the seed sends
+ * `PARAMS 0 -1`) ends the game.
+ *
+ * @example
+ * ```ts
+ * import type { Command } from "./protocol.ts";
+ * const start: Command = { type: "params", lower: 1, upper: 5 };
+ * ```
+ */
+export type Command =
+  | { readonly type: "params"; readonly lower: number; readonly upper: number }
+  | { readonly type: "number" }
+  | { readonly type: "report"; readonly decision: Decision };
+
+/**
+ * A reply, server to client: only `NUMBER` and bad lines get one.
+ *
+ * @example
+ * ```ts
+ * import type { Reply } from "./protocol.ts";
+ * const reply: Reply = { type: "number", value: 4 };
+ * ```
+ */
+export type Reply =
+  | { readonly type: "number"; readonly value: number }
+  | { readonly type: "error"; readonly message: string };
+
+/**
+ * The peer broke the protocol: a malformed line, a reply out of range, or a
+ * hang-up in the middle of a game. Raised on both sides.
+ *
+ * @example
+ * ```ts
+ * import { parseCommand, ProtocolError } from "./protocol.ts";
+ * try {
+ *   parseCommand("HELLO");
+ * } catch (error) {
+ *   console.assert(error instanceof ProtocolError);
+ * }
+ * ```
+ */
+export class ProtocolError extends Error {
+  /**
+   * @param message What was wrong, starting uppercase, no trailing period.
+   * @param options Standard error options, such as `cause`.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ProtocolError";
+  }
+}
+
+/**
+ * The server answered `ERROR <message>`; `message` is the server's text.
+ *
+ * @example
+ * ```ts
+ * import { ServerError } from "./protocol.ts";
+ * const error = new ServerError("No game in progress");
+ * console.assert(error.message === "No game in progress");
+ * ```
+ */
+export class ServerError extends Error {
+  /**
+   * @param message The server's message.
+   * @param options Standard error options, such as `cause`.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ServerError";
+  }
+}
+
+/**
+ * Quotes at most `max` characters of untrusted text for an error message:
+ * printable ASCII stays, everything else is escaped, so the result never
+ * holds CR, LF or other control bytes.
+ *
+ * @param text The untrusted text.
+ * @param max How many characters to keep.
+ * @default {24} max
+ * @returns The quoted excerpt.
+ *
+ * @example
+ * ```ts
+ * import { excerpt } from "./protocol.ts";
+ * console.assert(excerpt("A\r\nB") === '"A\\r\\nB"');
+ * ```
+ */
+export function excerpt(text: string, max = 24): string {
+  const cut = text.length > max;
+  const kept = cut ? text.slice(0, max) : text;
+  const quoted = JSON.stringify(kept).replace(
+    /[^\x20-\x7e]/gu,
+    (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`,
+  );
+  return cut ? `${quoted}...` : quoted;
+}
+
+const INTEGER = /^-?[0-9]+$/;
+
+/**
+ * Parses a strict decimal integer (`-?[0-9]+`) within the safe integer range.
+ *
+ * @param text The digits.
+ * @param what What the number is, for the error message.
+ * @returns The integer.
+ * @throws {ProtocolError} When `text` is not such an integer.
+ *
+ * @example
+ * ```ts
+ * import { parseInteger } from "./protocol.ts";
+ * console.assert(parseInteger("-12", "Bound") === -12);
+ * ```
+ */
+export function parseInteger(text: string, what: string): number {
+  if (!INTEGER.test(text)) {
+    throw new ProtocolError(`${what} is not a decimal integer: ${excerpt(text)}`);
+  }
+  const value = Number(text);
+  if (!Number.isSafeInteger(value)) {
+    throw new ProtocolError(
+      `${what} is outside [${Number.MIN_SAFE_INTEGER}, ${Number.MAX_SAFE_INTEGER}]: ${
+        excerpt(text)
+      }`,
+    );
+  }
+  return value === 0 ? 0 : value; // no -0
+}
+
+function expectArguments(parts: string[], usage: string): void {
+  const want = usage.split(" ").length;
+  if (parts.length !== want) {
+    const got = parts.length - 1;
+    throw new ProtocolError(
+      `${parts[0]} takes ${want - 1} argument${want === 2 ? "" : "s"} (${usage}), got ${got}`,
+    );
+  }
+}
+
+/**
+ * Parses one command line (without its newline). Fields are separated by
+ * exactly one space, as the seed's `split(' ')` expects.
+ *
+ * @param line The line.
+ * @returns The command.
+ * @throws {ProtocolError} When the line is not a valid command.
+ *
+ * @example
+ * ```ts
+ * import { parseCommand } from "./protocol.ts";
+ * const command = parseCommand("PARAMS 1 5");
+ * console.assert(command.type === "params" && command.upper === 5);
+ * ```
+ */
+export function parseCommand(line: string): Command {
+  if (line === "NUMBER") return NUMBER;
+  const parts = line.split(" ");
+  switch (parts[0]) {
+    case "PARAMS":
+      expectArguments(parts, "PARAMS lower upper");
+      return {
+        type: "params",
+        lower: parseInteger(parts[1], "Lower bound"),
+        upper: parseInteger(parts[2], "Upper bound"),
+      };
+    case "NUMBER":
+      expectArguments(parts, "NUMBER");
+      return NUMBER;
+    case "REPORT": {
+      expectArguments(parts, "REPORT decision");
+      const decision = parts[1];
+      if (!isDecision(decision)) {
+        throw new ProtocolError(
+          `Unknown decision ${excerpt(decision)}: expected Warmer, Colder, Unsure or Correct`,
+        );
+      }
+      return { type: "report", decision };
+    }
+    default:
+      if (line === "") throw new ProtocolError("Empty line: expected PARAMS, NUMBER or REPORT");
+      throw new ProtocolError(
+        `Unknown command ${excerpt(parts[0])}: expected PARAMS, NUMBER or REPORT`,
+      );
+  }
+}
+
+const NUMBER: Command = Object.freeze({ type: "number" });
+
+/**
+ * Tells whether a string is one of the four decisions.
+ *
+ * @param text The text.
+ * @returns Whether it is a {@linkcode Decision}.
+ *
+ * @example
+ * ```ts
+ * import { isDecision } from "./protocol.ts";
+ * console.assert(isDecision("Colder") && !isDecision("colder"));
+ * ```
+ */
+export function isDecision(text: string): text is Decision {
+  return (DECISIONS as readonly string[]).includes(text);
+}
+
+/**
+ * Formats a command as its wire text, newline included.
+ *
+ * @param command The command.
+ * @returns The line, ending in `\n`.
+ * @throws {RangeError} When a bound is not a safe integer.
+ *
+ * @example
+ * ```ts
+ * import { formatCommand } from "./protocol.ts";
+ * console.assert(formatCommand({ type: "params", lower: 0, upper: -1 }) === "PARAMS 0 -1\n");
+ * ```
+ */
+export function formatCommand(command: Command): string {
+  switch (command.type) {
+    case "params":
+      checkSafe(command.lower, "Lower bound");
+      checkSafe(command.upper, "Upper bound");
+      return `PARAMS ${command.lower} ${command.upper}\n`;
+    case "number":
+      return "NUMBER\n";
+    case "report":
+      if (!isDecision(command.decision)) {
+        throw new RangeError(`Unknown decision ${excerpt(String(command.decision))}`);
+      }
+      return `REPORT ${command.decision}\n`;
+    default: {
+      const unknown: never = command;
+      throw new RangeError(`Unknown command ${excerpt(JSON.stringify(unknown))}`);
+    }
+  }
+}
+
+function checkSafe(value: number, what: string): void {
+  if (!Number.isSafeInteger(value)) {
+    throw new RangeError(`${what} must be a safe integer, got ${value}`);
+  }
+}
+
+/**
+ * Parses one reply line (without its newline): a decimal integer, or
+ * `ERROR <message>`.
+ *
+ * @param line The line.
+ * @returns The reply.
+ * @throws {ProtocolError} When the line is neither.
+ *
+ * @example
+ * ```ts
+ * import { parseReply } from "./protocol.ts";
+ * const reply = parseReply("ERROR No game in progress");
+ * console.assert(reply.type === "error");
+ * ```
+ */
+export function parseReply(line: string): Reply {
+  if (line.startsWith("ERROR ")) return { type: "error", message: line.slice(6) };
+  return { type: "number", value: parseInteger(line, "Reply") };
+}
+
+/**
+ * Formats a reply as its wire text, newline included. Control characters in an
+ * error message become spaces, so a reply is always exactly one line.
+ *
+ * @param reply The reply.
+ * @returns The line, ending in `\n`.
+ *
+ * @example
+ * ```ts
+ * import { formatReply } from "./protocol.ts";
+ * console.assert(formatReply({ type: "number", value: 4 }) === "4\n");
+ * ```
+ */
+export function formatReply(reply: Reply): string {
+  switch (reply.type) {
+    case "number":
+      return `${reply.value}\n`;
+    case "error":
+      // deno-lint-ignore no-control-regex -- control bytes are exactly what must go
+      return `ERROR ${reply.message.replace(/[\x00-\x1f\x7f]/g, " ")}\n`;
+    default: {
+      const unknown: never = reply;
+      throw new RangeError(`Unknown reply ${excerpt(JSON.stringify(unknown))}`);
+    }
+  }
+}
+
+/**
+ * The client's rule for one guess: with d = |guess - secret|, `Correct` when
+ * d = 0, `Unsure` for a game's first guess, `Warmer` when d shrank, `Colder`
+ * when it grew, `Unsure` when it stayed. Distances are exact (bigint) over
+ * the whole safe-integer range.
+ *
+ * @param secret The client's secret.
+ * @param guess The server's guess.
+ * @param previous The distance of the previous guess, `undefined` for the first.
+ * @returns The decision and this guess's distance, to pass as `previous` next time.
+ *
+ * @example The seed's demo: secret 3, guesses 4, 1, 5, 3
+ * ```ts
+ * import { judge } from "./protocol.ts";
+ * let previous: bigint | undefined;
+ * const decisions = [4, 1, 5, 3].map((guess) => {
+ *   const verdict = judge(3, guess, previous);
+ *   previous = verdict.distance;
+ *   return verdict.decision;
+ * });
+ * console.assert(decisions.join() === "Unsure,Colder,Unsure,Correct");
+ * ```
+ */
+export function judge(
+  secret: number,
+  guess: number,
+  previous: bigint | undefined,
+): { decision: Decision; distance: bigint } {
+  const difference = BigInt(guess) - BigInt(secret);
+  const distance = difference < 0n ? -difference : difference;
+  let decision: Decision;
+  if (distance === 0n) decision = "Correct";
+  else if (previous === undefined || distance === previous) decision = "Unsure";
+  else decision = distance < previous ? "Warmer" : "Colder";
+  return { decision, distance };
+}
+
+/**
+ * What a game session did, for logs: a game started or ended, or a guess was
+ * judged (the seed prints `Server: 4 is Unsure` for these).
+ *
+ * @example
+ * ```ts
+ * import type { GameEvent } from "./protocol.ts";
+ * const event: GameEvent = { type: "report", guess: 4, decision: "Unsure" };
+ * ```
+ */
+export type GameEvent =
+  | { readonly type: "start"; readonly lower: number; readonly upper: number }
+  | { readonly type: "report"; readonly guess: number; readonly decision: Decision }
+  | { readonly type: "end"; readonly guesses: number };
+
+/**
+ * Options of a {@linkcode Session}.
+ *
+ * @example
+ * ```ts
+ * import { Rng } from "./strategy.ts";
+ * import type { SessionOptions } from "./protocol.ts";
+ * const options: SessionOptions = { strategy: "random", rng: new Rng(1) };
+ * ```
+ */
+export interface SessionOptions {
+  /**
+   * How the server guesses.
+   * @default {"random"}
+   */
+  strategy?: StrategyName;
+  /**
+   * The random source, for replayable games.
+   * @default {a generator seeded from crypto.getRandomValues}
+   */
+  rng?: Rng;
+  /** Called for each {@linkcode GameEvent}, synchronously. */
+  onEvent?: (event: GameEvent) => void;
+}
+
+interface Game {
+  readonly lower: number;
+  readonly upper: number;
+  readonly strategy: Strategy;
+  guesses: number;
+  last: number | undefined;
+  secret: number | undefined;
+}
+
+/**
+ * The server's game state machine for one connection: feed it commands, get
+ * the reply each one needs (`NUMBER` and errors only). `PARAMS lower upper`
+ * starts a game (replacing any running one); `PARAMS` with lower > upper ends
+ * it; after `REPORT Correct` every `NUMBER` answers the secret.
+ *
+ * @example The seed's first game
+ * ```ts
+ * import { Session } from "./protocol.ts";
+ * const session = new Session();
+ * session.handle({ type: "params", lower: 1, upper: 5 });
+ * const reply = session.handle({ type: "number" });
+ * console.assert(reply?.type === "number" && reply.value >= 1 && reply.value <= 5);
+ * ```
+ */
+export class Session {
+  readonly #strategy: StrategyName;
+  readonly #rng: Rng;
+  readonly #onEvent: ((event: GameEvent) => void) | undefined;
+  #game: Game | undefined;
+
+  /**
+   * @param options How to guess, and where to report events.
+   */
+  constructor(options: SessionOptions = {}) {
+    this.#strategy = options.strategy ?? "random";
+    this.#rng = options.rng ?? new Rng(crypto.getRandomValues(new Uint32Array(1))[0]);
+    this.#onEvent = options.onEvent;
+  }
+
+  /** Whether a game is running (between `PARAMS` and its end). */
+  get inGame(): boolean {
+    return this.#game !== undefined;
+  }
+
+  /**
+   * Applies one command.
+   *
+   * @param command The command.
+   * @returns The reply to send, or `undefined` when the command gets none.
+   */
+  handle(command: Command): Reply | undefined {
+    switch (command.type) {
+      case "params":
+        return this.#params(command.lower, command.upper);
+      case "number":
+        return this.#number();
+      case "report":
+        return this.#report(command.decision);
+      default: {
+        const unknown: never = command;
+        throw new RangeError(`Unknown command ${excerpt(JSON.stringify(unknown))}`);
+      }
+    }
+  }
+
+  #params(lower: number, upper: number): undefined {
+    const ended = this.#game;
+    this.#game = undefined;
+    if (ended) this.#onEvent?.({ type: "end", guesses: ended.guesses });
+    if (lower > upper) return;
+    const strategy = createStrategy(this.#strategy, lower, upper, this.#rng);
+    this.#game = { lower, upper, strategy, guesses: 0, last: undefined, secret: undefined };
+    this.#onEvent?.({ type: "start", lower, upper });
+  }
+
+  #number(): Reply {
+    const game = this.#game;
+    if (!game) {
+      return { type: "error", message: "No game in progress: send PARAMS lower upper first" };
+    }
+    if (game.secret !== undefined) return { type: "number", value: game.secret };
+    let value: number;
+    try {
+      value = game.strategy.next();
+    } catch (error) {
+      if (error instanceof StrategyError) return { type: "error", message: error.message };
+      throw error;
+    }
+    game.last = value;
+    game.guesses++;
+    return { type: "number", value };
+  }
+
+  #report(decision: Decision): Reply | undefined {
+    const game = this.#game;
+    if (!game) {
+      return { type: "error", message: "No game in progress: send PARAMS lower upper first" };
+    }
+    const guess = game.last;
+    if (guess === undefined) {
+      return { type: "error", message: "No guess to judge: send NUMBER first" };
+    }
+    if (decision === "Correct") game.secret = guess;
+    game.strategy.report(guess, decision);
+    this.#onEvent?.({ type: "report", guess, decision });
+  }
+}
+
+/**
+ * Options of a {@linkcode ServerConnection}.
+ *
+ * @example
+ * ```ts
+ * import type { ServerConnectionOptions } from "./protocol.ts";
+ * const options: ServerConnectionOptions = { maxLineBytes: 256 };
+ * ```
+ */
+export interface ServerConnectionOptions extends SessionOptions {
+  /**
+   * The longest command line, in bytes.
+   * @default {MAX_LINE_BYTES}
+   */
+  maxLineBytes?: number;
+}
+
+/**
+ * One server connection, sans I/O: bytes in, reply text out. Every complete
+ * line of a chunk is handled in order and the replies are returned together,
+ * so the I/O layer writes them in one go (pipelining for free). A bad line
+ * gets one `ERROR` line and the connection goes on; a line over the limit gets
+ * an `ERROR` line and {@linkcode ServerConnection.closed} turns true: write
+ * the output, then close.
+ *
+ * @example Two pipelined commands in one chunk
+ * ```ts
+ * import { ServerConnection } from "./protocol.ts";
+ * const connection = new ServerConnection();
+ * const out = connection.receive(new TextEncoder().encode("NUMBER\nFOO\n"));
+ * console.assert(out.startsWith("ERROR No game in progress"));
+ * console.assert(out.split("\n").length === 3);
+ * ```
+ */
+export class ServerConnection {
+  readonly #splitter: LineSplitter;
+  readonly #session: Session;
+  #out = "";
+  #lines = 0;
+  #closed = false;
+  readonly #onLine = (bytes: Uint8Array): void => {
+    this.#lines++;
+    this.#out += this.#handleLine(bytes);
+  };
+
+  /**
+   * @param options The line limit and the session's options.
+   */
+  constructor(options: ServerConnectionOptions = {}) {
+    this.#splitter = new LineSplitter(options.maxLineBytes ?? MAX_LINE_BYTES);
+    this.#session = new Session(options);
+  }
+
+  /** True once the connection must close (after a line over the limit). */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Whether a game is running. */
+  get inGame(): boolean {
+    return this.#session.inGame;
+  }
+
+  /** How many complete lines were handled so far. */
+  get lines(): number {
+    return this.#lines;
+  }
+
+  /** How many bytes of an unfinished line are held (at most the line limit). */
+  get buffered(): number {
+    return this.#splitter.buffered;
+  }
+
+  /**
+   * Handles received bytes.
+   *
+   * @param chunk The bytes.
+   * @returns The replies to write, concatenated (`""` when none).
+   */
+  receive(chunk: Uint8Array): string {
+    if (this.#closed) return "";
+    try {
+      this.#splitter.push(chunk, this.#onLine);
+    } catch (error) {
+      if (!(error instanceof LineTooLongError)) throw error;
+      this.#closed = true;
+      this.#out += formatReply({ type: "error", message: `${error.message}, closing` });
+    }
+    const out = this.#out;
+    this.#out = "";
+    return out;
+  }
+
+  /**
+   * Ends the input (the peer closed its side): an unterminated last line is
+   * handled like a complete one.
+   *
+   * @returns The replies to write, concatenated (`""` when none).
+   */
+  end(): string {
+    if (this.#closed) return "";
+    this.#closed = true;
+    const rest = this.#splitter.end();
+    return rest === undefined ? "" : this.#handleLine(rest);
+  }
+
+  #handleLine(bytes: Uint8Array): string {
+    let reply: Reply | undefined;
+    try {
+      reply = this.#session.handle(parseCommand(decodeLine(bytes)));
+    } catch (error) {
+      if (!(error instanceof ProtocolError || error instanceof InvalidUtf8Error)) throw error;
+      reply = { type: "error", message: error.message };
+    }
+    return reply === undefined ? "" : formatReply(reply);
+  }
+}
