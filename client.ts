@@ -103,6 +103,8 @@ export class Client implements AsyncDisposable {
   #closed = false;
 
   /**
+   * Wraps a stream pair as a client; prefer {@linkcode connect} for TCP.
+   *
    * @param readable The server's replies.
    * @param writable Where commands go.
    * @param options Reply timeout and line limit.

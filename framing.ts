@@ -37,6 +37,8 @@ export class LineTooLongError extends Error {
   readonly limit: number;
 
   /**
+   * Makes the error for a limit.
+   *
    * @param limit The limit that was exceeded, in bytes.
    * @param options Standard error options, such as `cause`.
    */
@@ -62,6 +64,8 @@ export class LineTooLongError extends Error {
  */
 export class InvalidUtf8Error extends Error {
   /**
+   * Makes the error.
+   *
    * @param options Standard error options, such as `cause`.
    */
   constructor(options?: ErrorOptions) {
@@ -131,6 +135,8 @@ export class LineSplitter {
   #failed = false;
 
   /**
+   * Makes a splitter holding nothing yet.
+   *
    * @param maxLineBytes The longest line accepted, in bytes, not counting the `\n`.
    * @default {MAX_LINE_BYTES}
    */
@@ -238,6 +244,8 @@ function trimCR(line: Uint8Array): Uint8Array {
  */
 export class LineStream extends TransformStream<Uint8Array, string> {
   /**
+   * Makes a line stream with a length limit.
+   *
    * @param maxLineBytes The longest line accepted, in bytes.
    * @default {MAX_LINE_BYTES}
    */

@@ -90,6 +90,8 @@ export type Reply =
  */
 export class ProtocolError extends Error {
   /**
+   * Makes a protocol error.
+   *
    * @param message What was wrong, starting uppercase, no trailing period.
    * @param options Standard error options, such as `cause`.
    */
@@ -111,6 +113,8 @@ export class ProtocolError extends Error {
  */
 export class ServerError extends Error {
   /**
+   * Makes a server error.
+   *
    * @param message The server's message.
    * @param options Standard error options, such as `cause`.
    */
@@ -446,6 +450,8 @@ export class Session {
   #game: Game | undefined;
 
   /**
+   * Makes a session with no game running.
+   *
    * @param options How to guess, and where to report events.
    */
   constructor(options: SessionOptions = {}) {
@@ -569,6 +575,8 @@ export class ServerConnection {
   };
 
   /**
+   * Makes a connection with no game running.
+   *
    * @param options The line limit and the session's options.
    */
   constructor(options: ServerConnectionOptions = {}) {

@@ -21,7 +21,15 @@ import { Rng, type StrategyName } from "./strategy.ts";
  * console.assert(SERVER_DEFAULTS.port === 4321);
  * ```
  */
-export const SERVER_DEFAULTS = Object.freeze({
+export const SERVER_DEFAULTS: Readonly<{
+  hostname: string;
+  port: number;
+  maxLineBytes: number;
+  maxConnections: number;
+  idleTimeout: number;
+  grace: number;
+  tcpBacklog: number;
+}> = Object.freeze({
   hostname: "127.0.0.1",
   port: 4321,
   maxLineBytes: MAX_LINE_BYTES,

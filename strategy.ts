@@ -22,6 +22,8 @@ export class Rng {
   #state: number;
 
   /**
+   * Makes a generator from a seed.
+   *
    * @param seed Any safe integer; equal seeds give equal sequences.
    */
   constructor(seed: number) {
@@ -34,6 +36,8 @@ export class Rng {
   }
 
   /**
+   * Draws 32 random bits.
+   *
    * @returns The next value, uniform in [0, 2^32).
    */
   nextUint32(): number {
@@ -42,6 +46,8 @@ export class Rng {
   }
 
   /**
+   * Makes an independent child generator, for one connection or game.
+   *
    * @returns A child generator, seeded from this one.
    */
   fork(): Rng {
@@ -72,6 +78,8 @@ function mix32(x: number): number {
  */
 export class StrategyError extends Error {
   /**
+   * Makes a strategy error.
+   *
    * @param message What went wrong, starting uppercase, no trailing period.
    * @param options Standard error options, such as `cause`.
    */
@@ -96,11 +104,15 @@ export class StrategyError extends Error {
  */
 export interface Strategy {
   /**
+   * Picks the next guess.
+   *
    * @returns The next guess, an integer in [lower, upper].
    * @throws {StrategyError} When there is no guess left to give.
    */
   next(): number;
   /**
+   * Learns how a guess was judged.
+   *
    * @param guess The guess that was judged.
    * @param decision The client's judgement of it.
    */
@@ -190,6 +202,8 @@ export class RandomStrategy implements Strategy {
   #count = 0;
 
   /**
+   * Makes the permutation for one game.
+   *
    * @param lower The smallest value, a safe integer.
    * @param upper The largest value, a safe integer, at least `lower`.
    * @param rng Where the permutation's keys come from.
@@ -208,7 +222,7 @@ export class RandomStrategy implements Strategy {
     this.#keys = Array.from({ length: ROUNDS }, () => rng.nextUint32());
   }
 
-  /** @inheritdoc */
+  /** Picks the next value of the permutation. */
   next(): number {
     const lower = this.#lower, upper = this.#upper, scale = this.#scale;
     const index = this.#count;
