@@ -227,6 +227,7 @@ export class Client implements AsyncDisposable {
 }
 
 function describe(error: unknown): string {
+  if (error === undefined) return "the connection was closed";
   return error instanceof Error ? error.message : String(error);
 }
 

@@ -114,7 +114,12 @@ const stdio: Io = {
 function writeAll(stream: typeof Deno.stdout, line: string): void {
   const bytes = encoder.encode(line + "\n");
   let offset = 0;
-  while (offset < bytes.length) offset += stream.writeSync(bytes.subarray(offset));
+  try {
+    while (offset < bytes.length) offset += stream.writeSync(bytes.subarray(offset));
+  } catch (error) {
+    // A reader that went away (`guess play | head`) is not our failure: drop the output.
+    if (!(error instanceof Deno.errors.BrokenPipe)) throw error;
+  }
 }
 
 function parse<T extends ParseArgsOptionsConfig>(command: string, args: string[], options: T) {

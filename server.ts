@@ -9,7 +9,13 @@
 
 import { MAX_LINE_BYTES } from "./framing.ts";
 import { type Logger, silentLogger } from "./log.ts";
-import { excerpt, formatReply, type GameEvent, ServerConnection } from "./protocol.ts";
+import {
+  excerpt,
+  formatReply,
+  type GameEvent,
+  ProtocolError,
+  ServerConnection,
+} from "./protocol.ts";
 import { Rng, type StrategyName } from "./strategy.ts";
 
 /**
@@ -556,7 +562,8 @@ function streamTransport(
       return bytes.length;
     },
     close() {
-      reader.cancel().catch(() => {});
+      // The reason reaches a peer still writing to us.
+      reader.cancel(new ProtocolError("Server closed the connection")).catch(() => {});
       writer.close().catch(() => {});
     },
   };
