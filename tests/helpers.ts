@@ -1,0 +1,340 @@
+/**
+ * Shared test helpers: bounded waits, reading a `Deno.Conn` or a byte stream
+ * until something arrives, and running the CLI as a real subprocess. Every
+ * wait here has a deadline, so a broken peer fails a test instead of hanging
+ * it. Keep this file small and stable: other test files import it.
+ *
+ * @module
+ */
+
+/** The CLI entry point, as a path for `deno run`. */
+export const MAIN_PATH: string = new URL("../main.ts", import.meta.url).pathname;
+
+/** The Python seed, the reference peer, as a path for `python3`. */
+export const SEED_PATH: string = new URL("../interop/seed.py", import.meta.url).pathname;
+
+/** The default deadline of the helpers below, in milliseconds. */
+export const DEFAULT_TIMEOUT = 5_000;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/**
+ * Encodes text as UTF-8 bytes.
+ *
+ * @example
+ * ```ts
+ * import { encode } from "./helpers.ts";
+ * console.assert(encode("A").length === 1);
+ * ```
+ */
+export function encode(text: string): Uint8Array<ArrayBuffer> {
+  return encoder.encode(text);
+}
+
+/**
+ * Decodes UTF-8 bytes (lenient: bad bytes become U+FFFD).
+ *
+ * @example
+ * ```ts
+ * import { decode } from "./helpers.ts";
+ * console.assert(decode(new Uint8Array([0x41])) === "A");
+ * ```
+ */
+export function decode(bytes: Uint8Array): string {
+  return decoder.decode(bytes);
+}
+
+/**
+ * Waits for `promise`, or rejects after `ms` with `Timed out after <ms> ms: <what>`.
+ * The timer is always cleared, so the op sanitizer stays quiet.
+ *
+ * @example
+ * ```ts
+ * import { withTimeout } from "./helpers.ts";
+ * const value = await withTimeout(Promise.resolve(1), 100, "a resolved promise");
+ * console.assert(value === 1);
+ * ```
+ */
+export async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Timed out after ${ms} ms: ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Something to read bytes from: a `Deno.Conn`, or anything with its `read`. */
+export interface Readable {
+  read(buffer: Uint8Array): Promise<number | null>;
+}
+
+/**
+ * Reads `conn` until `done(text so far)` is true, or the peer closes, or the
+ * deadline passes (then it throws, quoting what did arrive). Returns all the
+ * text read, so bytes beyond what `done` wanted show up in an exact assertion.
+ *
+ * @example
+ * ```ts ignore
+ * const text = await readUntil(conn, (text) => text.endsWith("\n"));
+ * ```
+ */
+export async function readUntil(
+  conn: Readable,
+  done: (text: string) => boolean,
+  timeout: number = DEFAULT_TIMEOUT,
+): Promise<string> {
+  const buffer = new Uint8Array(64 * 1024);
+  const deadline = Date.now() + timeout;
+  let text = "";
+  while (!done(text)) {
+    const left = deadline - Date.now();
+    const what = `reading, got so far ${JSON.stringify(text)}`;
+    const n = await withTimeout(conn.read(buffer), Math.max(1, left), what);
+    if (n === null) break;
+    text += decode(buffer.subarray(0, n));
+  }
+  return text;
+}
+
+/**
+ * Reads `conn` until at least `count` newlines arrived (or the peer closed);
+ * returns all the text read.
+ *
+ * @example
+ * ```ts ignore
+ * assert.equal(await readLines(conn, 2), "4\n3\n");
+ * ```
+ */
+export function readLines(
+  conn: Readable,
+  count: number,
+  timeout: number = DEFAULT_TIMEOUT,
+): Promise<string> {
+  return readUntil(conn, (text) => text.split("\n").length > count, timeout);
+}
+
+/**
+ * Reads `conn` until the peer closes its side (a read returns `null`); returns
+ * all the text read. Throws when the deadline passes first.
+ *
+ * @example
+ * ```ts ignore
+ * assert.equal(await readToEnd(conn), "ERROR Line too long: the limit is 1024 bytes, closing\n");
+ * ```
+ */
+export async function readToEnd(
+  conn: Readable,
+  timeout: number = DEFAULT_TIMEOUT,
+): Promise<string> {
+  const buffer = new Uint8Array(64 * 1024);
+  const deadline = Date.now() + timeout;
+  let text = "";
+  for (;;) {
+    const left = deadline - Date.now();
+    const what = `waiting for the peer to close, got ${JSON.stringify(text)}`;
+    const n = await withTimeout(conn.read(buffer), Math.max(1, left), what);
+    if (n === null) return text;
+    text += decode(buffer.subarray(0, n));
+  }
+}
+
+/**
+ * Writes all of `text` to `conn`.
+ *
+ * @example
+ * ```ts ignore
+ * await writeText(conn, "PARAMS 1 5\nNUMBER\n");
+ * ```
+ */
+export async function writeText(
+  conn: { write(bytes: Uint8Array): Promise<number> },
+  text: string | Uint8Array,
+): Promise<void> {
+  const bytes = typeof text === "string" ? encode(text) : text;
+  let offset = 0;
+  while (offset < bytes.length) offset += await conn.write(bytes.subarray(offset));
+}
+
+/**
+ * Reads a byte stream (e.g. a child's stderr) through `reader` until `done`
+ * is true for the text so far, the stream ends, or the deadline passes (then
+ * it throws). Returns the text read; the reader stays usable.
+ *
+ * @example
+ * ```ts ignore
+ * const text = await readStreamUntil(reader, (t) => /Listening on \S+:\d+\n/.test(t));
+ * ```
+ */
+export async function readStreamUntil(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  done: (text: string) => boolean,
+  timeout: number = DEFAULT_TIMEOUT,
+): Promise<string> {
+  const deadline = Date.now() + timeout;
+  let text = "";
+  while (!done(text)) {
+    const left = deadline - Date.now();
+    const what = `reading a stream, got so far ${JSON.stringify(text)}`;
+    const { value, done: ended } = await withTimeout(reader.read(), Math.max(1, left), what);
+    if (ended) break;
+    text += decode(value);
+  }
+  return text;
+}
+
+/**
+ * A port that was free a moment ago: listen on port 0, read the port, close.
+ * Only for peers that cannot listen on port 0 and report it (the Python seed).
+ *
+ * @example
+ * ```ts
+ * import { freePort } from "./helpers.ts";
+ * console.assert(freePort() > 0);
+ * ```
+ */
+export function freePort(): number {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  return listener.addr.port;
+}
+
+/**
+ * Accepts one connection on `listener` within the deadline.
+ *
+ * @example
+ * ```ts ignore
+ * using peer = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * using conn = await acceptOne(peer);
+ * ```
+ */
+export function acceptOne(
+  listener: Deno.TcpListener,
+  timeout: number = DEFAULT_TIMEOUT,
+): Promise<Deno.TcpConn> {
+  return withTimeout(listener.accept(), timeout, "waiting for a connection");
+}
+
+/** What a finished subprocess left. */
+export interface CliResult {
+  /** The exit code. */
+  code: number;
+  /** The signal that ended it, if any. */
+  signal: Deno.Signal | null;
+  /** Everything it printed on stdout. */
+  stdout: string;
+  /** Everything it printed on stderr. */
+  stderr: string;
+}
+
+/** Options of {@linkcode runCli}. */
+export interface CliOptions {
+  /** `deno run` flags, e.g. `["--allow-net"]`. Default: none at all. */
+  flags?: string[];
+  /** Kill it after this many milliseconds. Default {@linkcode DEFAULT_TIMEOUT}. */
+  timeout?: number;
+}
+
+/**
+ * Runs `deno run [flags] main.ts ...args` as a real subprocess with stdin
+ * null and no permissions unless `flags` grants some (`--no-prompt` is added so
+ * a missing permission fails instead of waiting for an answer). Kills it at
+ * the deadline (the result then shows the signal).
+ *
+ * @example
+ * ```ts ignore
+ * const { code, stdout } = await runCli(["--version"]);
+ * ```
+ */
+export async function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
+  const command = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--no-prompt", ...(options.flags ?? []), MAIN_PATH, ...args],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+    signal: AbortSignal.timeout(options.timeout ?? DEFAULT_TIMEOUT),
+  });
+  const { code, signal, stdout, stderr } = await command.output();
+  return { code, signal, stdout: decode(stdout), stderr: decode(stderr) };
+}
+
+/**
+ * Starts `deno run [flags] main.ts ...args` with stdout and stderr piped and
+ * stdin null; the caller reads, signals and awaits it. Disposing it kills the
+ * process if it is still running and waits for it.
+ *
+ * @example
+ * ```ts ignore
+ * await using child = spawnCli(["serve", "--port", "0"], ["--allow-net"]);
+ * ```
+ */
+export function spawnCli(args: string[], flags: string[] = []): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "--no-prompt", ...flags, MAIN_PATH, ...args],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+}
+
+/**
+ * Returned by a {@linkcode scriptedPeer} script to close the connection there
+ * (e.g. a server hanging up in the middle of a game).
+ */
+export const CLOSE: unique symbol = Symbol("close");
+
+/**
+ * Plays a scripted peer on `conn` (a fake server, byte by byte): reads lines
+ * until the other side closes, calls `script(line)` for each complete line
+ * and writes what it returns (`undefined`: nothing, e.g. to stall; `CLOSE`:
+ * close the connection and stop). Resolves with every byte received, as
+ * text; rejects when the deadline passes first.
+ *
+ * @example
+ * ```ts ignore
+ * const replies = ["4\n", "3\n"];
+ * const received = scriptedPeer(conn, (line) => line === "NUMBER" ? replies.shift() : undefined);
+ * ```
+ */
+export async function scriptedPeer(
+  conn: Deno.Conn,
+  script: (line: string) => string | Uint8Array | undefined | typeof CLOSE,
+  timeout: number = DEFAULT_TIMEOUT,
+): Promise<string> {
+  const buffer = new Uint8Array(64 * 1024);
+  const deadline = Date.now() + timeout;
+  let received = "";
+  let pending = "";
+  for (;;) {
+    const left = deadline - Date.now();
+    const what = `scripted peer, received ${JSON.stringify(received)}`;
+    let n: number | null;
+    try {
+      n = await withTimeout(conn.read(buffer), Math.max(1, left), what);
+    } catch (error) {
+      // A reset by the other side ends the script like a close.
+      if (error instanceof Deno.errors.ConnectionReset) return received;
+      throw error;
+    }
+    if (n === null) return received;
+    const text = decode(buffer.subarray(0, n));
+    received += text;
+    pending += text;
+    let end: number;
+    while ((end = pending.indexOf("\n")) !== -1) {
+      const line = pending.slice(0, end);
+      pending = pending.slice(end + 1);
+      const answer = script(line);
+      if (answer === CLOSE) {
+        conn.close();
+        return received;
+      }
+      if (answer !== undefined) await writeText(conn, answer);
+    }
+  }
+}
