@@ -77,6 +77,8 @@ export class InvalidUtf8Error extends Error {
 const LF = 0x0a;
 const CR = 0x0d;
 const utf8 = new TextDecoder("utf-8", { fatal: true });
+/** Longer lines skip the ASCII fast path (`--max-line-bytes` goes up to 1 MiB). */
+const ASCII_FAST_PATH_BYTES = 4096;
 
 /**
  * Decodes one line of bytes to a string: a fast path for ASCII (every valid
@@ -93,15 +95,10 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
  * ```
  */
 export function decodeLine(bytes: Uint8Array): string {
-  let ascii = true;
-  for (let i = 0; i < bytes.length; i++) {
-    if (bytes[i] > 0x7f) {
-      ascii = false;
-      break;
-    }
-  }
+  // Short lines are the norm; apply() overflows the stack past ~100k arguments.
+  let ascii = bytes.length <= ASCII_FAST_PATH_BYTES;
+  for (let i = 0; ascii && i < bytes.length; i++) ascii = bytes[i] <= 0x7f;
   if (ascii) {
-    // Short lines are the norm; apply() is fine up to the line limit.
     return String.fromCharCode.apply(null, bytes as unknown as number[]);
   }
   try {
