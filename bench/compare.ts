@@ -1,0 +1,408 @@
+/**
+ * Compares our server with the floor (`bench/floor.ts`) and the Python seed
+ * (`interop/seed.py server PORT`) under the same loads, in one run, and prints
+ * a markdown table of absolute numbers and ratios.
+ *
+ *     deno run -A bench/compare.ts [options]
+ *
+ * (`-A`: it reads /proc/PID/stat and /proc/PID/status of the servers, which
+ * Deno only allows with all permissions, and it runs subprocesses anyway.)
+ *
+ * Each server runs alone, pinned to CPU 0 with `taskset` where it exists; the
+ * load generator (`main.ts bench --connect … --json`) is pinned to CPU 1. A
+ * fresh server is started for every measurement and gets a short warm-up load
+ * first (not for the idle scenario, which measures memory from the start).
+ * Every load is bounded by its duration; everything is on 127.0.0.1.
+ *
+ * Options:
+ *   --duration S    Seconds per measured load (default 5)
+ *   --rounds K      Measure each server K times, interleaved; report the median (default 1)
+ *   --only LIST     Scenarios, comma-separated: game,pipeline,c1000,idle (default all)
+ *   --servers LIST  Servers, comma-separated: ours,floor,seed (default all)
+ *   --json FILE     Also write every measurement to FILE
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import type { LoadResult } from "../loadgen.ts";
+
+const ROOT = new URL("../", import.meta.url).pathname;
+const DENO = Deno.execPath();
+const SERVERS = ["ours", "floor", "seed"] as const;
+type ServerName = typeof SERVERS[number];
+
+/** A load to put on each server, and what to read off the result. */
+interface Scenario {
+  readonly name: string;
+  readonly title: string;
+  readonly args: readonly string[];
+  /** Seconds of load; `undefined` means the --duration option. */
+  readonly seconds?: number;
+  /** Measure memory (RSS over start) instead of warming up first. */
+  readonly memory: boolean;
+}
+
+const SCENARIOS: readonly Scenario[] = [
+  {
+    name: "game",
+    title: "Games over 1..100, 50 connections",
+    args: ["--connections", "50"],
+    memory: false,
+  },
+  {
+    name: "pipeline",
+    title: "Pipelined, 50 connections x 16 NUMBERs in flight",
+    args: ["--connections", "50", "--pipeline", "16"],
+    memory: false,
+  },
+  {
+    name: "c1000",
+    title: "Games over 1..100, 1000 connections at once",
+    args: ["--connections", "1000"],
+    memory: false,
+  },
+  {
+    name: "idle",
+    title: "10,000 idle connections after one exchange each",
+    args: ["--connections", "10000", "--idle"],
+    seconds: 20,
+    memory: true,
+  },
+];
+
+/** One measurement of one server. */
+interface Measurement {
+  readonly scenario: string;
+  readonly server: ServerName;
+  readonly result: LoadResult;
+  /** The server's CPU time during the load over the load's duration (1 = one core). */
+  readonly serverCpu: number;
+  /** The load generator's CPU time over the load's duration. */
+  readonly loadCpu: number;
+  /** The server's RSS when it started listening, in KiB. */
+  readonly startRss: number;
+  /** The server's highest RSS seen during the load, in KiB. */
+  readonly peakRss: number;
+}
+
+const pinned = await hasTaskset() && navigator.hardwareConcurrency >= 2;
+
+function pin(cpu: number, command: string[]): string[] {
+  return pinned ? ["taskset", "-c", String(cpu), ...command] : command;
+}
+
+async function hasTaskset(): Promise<boolean> {
+  try {
+    const { success } = await new Deno.Command("taskset", { args: ["-V"], stdout: "null" })
+      .output();
+    return success;
+  } catch {
+    return false;
+  }
+}
+
+function freePort(): number {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  return listener.addr.port;
+}
+
+function serverCommand(server: ServerName, port: number): string[] {
+  switch (server) {
+    case "ours":
+      return [
+        DENO,
+        "run",
+        "--allow-net",
+        `${ROOT}main.ts`,
+        "serve",
+        "--port",
+        String(port),
+        "--max-connections",
+        "20000",
+      ];
+    case "floor":
+      return [DENO, "run", "--allow-net", `${ROOT}bench/floor.ts`, String(port)];
+    case "seed":
+      return ["python3", `${ROOT}interop/seed.py`, "server", String(port)];
+    default: {
+      const unknown: never = server;
+      throw new RangeError(`Unknown server ${unknown}`);
+    }
+  }
+}
+
+/**
+ * Starts a server with the highest open-file limit allowed, waits until it
+ * says `Listening on`, and drains its stderr from then on.
+ */
+async function startServer(server: ServerName, port: number) {
+  const command = pin(0, serverCommand(server, port));
+  // `exec` all the way, so the child's pid is the server's.
+  const script = `ulimit -n "$(ulimit -Hn)"; exec "$@"`;
+  const child = new Deno.Command("sh", {
+    args: ["-c", script, "sh", ...command],
+    stdin: "null",
+    stdout: "null", // The seed prints a line per REPORT.
+    stderr: "piped",
+  }).spawn();
+  const lines = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let seen = "";
+  const deadline = setTimeout(() => lines.cancel(), 10_000);
+  try {
+    while (!seen.includes("Listening on")) {
+      const { value, done } = await lines.read();
+      if (done) throw new Error(`${server} did not start: ${seen.trim()}`);
+      seen += value;
+    }
+  } catch (error) {
+    child.kill("SIGKILL");
+    await child.status;
+    throw error;
+  } finally {
+    clearTimeout(deadline);
+  }
+  const draining = (async () => {
+    try {
+      while (!(await lines.read()).done);
+    } catch {
+      // Cancelled at the end.
+    }
+  })();
+  return {
+    pid: child.pid,
+    async [Symbol.asyncDispose]() {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // Already gone.
+      }
+      await child.status;
+      await lines.cancel().catch(() => {});
+      await draining;
+    },
+  };
+}
+
+/** User + system CPU seconds of a process, from /proc/PID/stat. */
+function cpuSeconds(pid: number): number {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // Fields 14 and 15 of stat(5), counted from the state (field 3) here.
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** Resident set size of a process in KiB, from /proc/PID/status. */
+function rssKiB(pid: number): number {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  const match = /^VmRSS:\s+(\d+) kB$/m.exec(status);
+  if (!match) throw new Error(`No VmRSS for ${pid}`);
+  return Number(match[1]);
+}
+
+async function load(port: number, args: readonly string[], seconds: number): Promise<LoadResult> {
+  const command = pin(1, [
+    DENO,
+    "run",
+    "--allow-net",
+    `${ROOT}main.ts`,
+    "bench",
+    "--connect",
+    `127.0.0.1:${port}`,
+    "--duration",
+    String(seconds),
+    "--json",
+    ...args,
+  ]);
+  const script = `ulimit -n "$(ulimit -Hn)"; exec "$@"`;
+  const output = await new Deno.Command("sh", {
+    args: ["-c", script, "sh", ...command],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(output.stdout).trim();
+  if (!text.startsWith("{")) {
+    throw new Error(`Load generator failed: ${new TextDecoder().decode(output.stderr).trim()}`);
+  }
+  return JSON.parse(text) as LoadResult;
+}
+
+async function measure(
+  scenario: Scenario,
+  server: ServerName,
+  seconds: number,
+): Promise<Measurement> {
+  const port = freePort();
+  await using running = await startServer(server, port);
+  const startRss = rssKiB(running.pid);
+  if (!scenario.memory) await load(port, scenario.args, 1); // Warm-up, not measured.
+  let peakRss = rssKiB(running.pid);
+  const sampler = setInterval(() => {
+    peakRss = Math.max(peakRss, rssKiB(running.pid));
+  }, 100);
+  const cpuBefore = cpuSeconds(running.pid);
+  let result: LoadResult;
+  try {
+    result = await load(port, scenario.args, scenario.seconds ?? seconds);
+  } finally {
+    clearInterval(sampler);
+  }
+  peakRss = Math.max(peakRss, rssKiB(running.pid));
+  return {
+    scenario: scenario.name,
+    server,
+    result,
+    serverCpu: (cpuSeconds(running.pid) - cpuBefore) / result.seconds,
+    loadCpu: result.cpuSeconds / result.seconds,
+    startRss,
+    peakRss,
+  };
+}
+
+function say(stream: typeof Deno.stdout, text: string): void {
+  const bytes = new TextEncoder().encode(text + "\n");
+  let offset = 0;
+  while (offset < bytes.length) offset += stream.writeSync(bytes.subarray(offset));
+}
+
+function median<T>(items: T[], key: (item: T) => number): T {
+  const sorted = items.toSorted((a, b) => key(a) - key(b));
+  return sorted[Math.floor((sorted.length - 1) / 2)];
+}
+
+/** The number a scenario is judged by, and its unit; higher is better unless `lower`. */
+function headline(scenario: Scenario, m: Measurement) {
+  switch (scenario.name) {
+    case "c1000":
+      return { value: m.result.latency.p99, unit: "p99 ms", lower: true };
+    case "idle":
+      return { value: (m.peakRss - m.startRss) / 1024, unit: "MiB RSS over start", lower: true };
+    default:
+      return { value: m.result.roundTripsPerSecond, unit: "round trips/s", lower: false };
+  }
+}
+
+const TARGETS: Record<string, string> = {
+  game: ">= 0.9x floor",
+  pipeline: ">= 0.8x floor",
+  c1000: "p99 < 20 ms",
+  idle: "< 100 MiB",
+};
+
+function format(value: number): string {
+  if (value >= 1000) return Math.round(value).toLocaleString("en-US");
+  if (value >= 100) return value.toFixed(0);
+  if (value >= 10) return value.toFixed(1);
+  return value.toFixed(2);
+}
+
+function ratio(a: number | undefined, b: number | undefined): string {
+  return a === undefined || b === undefined || b === 0 ? "-" : `${(a / b).toFixed(2)}x`;
+}
+
+function table(
+  scenarios: readonly Scenario[],
+  servers: readonly ServerName[],
+  results: Map<string, Measurement>,
+): string {
+  const lines = [
+    `| scenario | metric | ${servers.join(" | ")} | ours/floor | ours/seed | target |`,
+    `|---|---|${servers.map(() => "---:").join("|")}|---:|---:|---|`,
+  ];
+  for (const scenario of scenarios) {
+    const value = (server: ServerName) => {
+      const m = results.get(`${scenario.name}/${server}`);
+      return m === undefined ? undefined : headline(scenario, m).value;
+    };
+    const some = servers.map((s) => results.get(`${scenario.name}/${s}`)).find(Boolean);
+    if (!some) continue;
+    const cells = servers.map((s) => {
+      const v = value(s);
+      return v === undefined ? "-" : format(v);
+    });
+    lines.push(
+      `| ${scenario.title} | ${headline(scenario, some).unit} | ${cells.join(" | ")} | ${
+        ratio(value("ours"), value("floor"))
+      } | ${ratio(value("ours"), value("seed"))} | ${TARGETS[scenario.name]} |`,
+    );
+  }
+  lines.push(
+    "",
+    "| scenario | server | round trips/s | games/s | p50 ms | p99 ms | max ms | errors | peak open | server core | load core | RSS start MiB | RSS peak MiB |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+  );
+  for (const scenario of scenarios) {
+    for (const server of servers) {
+      const m = results.get(`${scenario.name}/${server}`);
+      if (!m) continue;
+      const r = m.result;
+      lines.push(
+        `| ${scenario.name} | ${server} | ${format(r.roundTripsPerSecond)} | ${
+          format(r.gamesPerSecond)
+        } | ${format(r.latency.p50)} | ${format(r.latency.p99)} | ${format(r.latency.max)} | ${
+          r.errors === 0 ? "0" : `${r.errors} (${r.firstError})`
+        } | ${r.peakOpen} | ${Math.round(m.serverCpu * 100)}% | ${Math.round(m.loadCpu * 100)}% | ${
+          format(m.startRss / 1024)
+        } | ${format(m.peakRss / 1024)} |`,
+      );
+    }
+  }
+  return lines.join("\n");
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      duration: { type: "string", default: "5" },
+      rounds: { type: "string", default: "1" },
+      only: { type: "string" },
+      servers: { type: "string" },
+      json: { type: "string" },
+    },
+    strict: true,
+  });
+  const seconds = Number(values.duration);
+  const rounds = Number(values.rounds);
+  if (!Number.isInteger(seconds) || seconds < 1 || !Number.isInteger(rounds) || rounds < 1) {
+    throw new RangeError("--duration and --rounds need positive integers");
+  }
+  const only = values.only?.split(",");
+  const scenarios = SCENARIOS.filter((s) => only === undefined || only.includes(s.name));
+  const servers = (values.servers?.split(",") ?? SERVERS).filter((s): s is ServerName =>
+    (SERVERS as readonly string[]).includes(s)
+  );
+  say(
+    Deno.stderr,
+    pinned ? "Servers on CPU 0, load generator on CPU 1" : "No taskset: processes not pinned",
+  );
+  const all: Measurement[] = [];
+  const results = new Map<string, Measurement>();
+  for (const scenario of scenarios) {
+    const rounds_: Measurement[][] = servers.map(() => []);
+    for (let round = 0; round < rounds; round++) {
+      for (const [i, server] of servers.entries()) {
+        const m = await measure(scenario, server, seconds);
+        say(
+          Deno.stderr,
+          `${scenario.name} ${server}: ${format(headline(scenario, m).value)} ${
+            headline(scenario, m).unit
+          } (server core ${Math.round(m.serverCpu * 100)}%, load core ${
+            Math.round(m.loadCpu * 100)
+          }%, errors ${m.result.errors})`,
+        );
+        rounds_[i].push(m);
+        all.push(m);
+      }
+    }
+    for (const [i, server] of servers.entries()) {
+      results.set(
+        `${scenario.name}/${server}`,
+        median(rounds_[i], (m) => headline(scenario, m).value),
+      );
+    }
+  }
+  say(Deno.stdout, table(scenarios, servers, results));
+  if (values.json) await Deno.writeTextFile(values.json, JSON.stringify(all, null, 2));
+}
