@@ -11,6 +11,7 @@ import denoJson from "./deno.json" with { type: "json" };
 import { createLogger, LOG_FORMATS } from "./log.ts";
 import { DEMO_GAMES, type GameSpec, openInProcess, openRemote, playDemo } from "./play.ts";
 import { ProtocolError, ServerError } from "./protocol.ts";
+import type { ServerWorkerReply, ServerWorkerRequest } from "./bench/server_worker.ts";
 import { serve, SERVER_DEFAULTS } from "./server.ts";
 import { STRATEGIES, type StrategyName } from "./strategy.ts";
 
@@ -57,6 +58,8 @@ const MAIN_HELP =
 Usage:
   guess serve [options]   Run the server (needs --allow-net)
   guess play [options]    Play the seed's demo (in-process server: no permissions needed)
+  guess bench [options]   Measure a server under load (needs --allow-net, and --allow-read
+                          without --connect)
   guess --help | --version
 
 Run 'guess <command> --help' for a command's options.
@@ -277,6 +280,122 @@ async function playCommand(args: string[], io: Io): Promise<number> {
   return 0;
 }
 
+const BENCH_HELP = `Usage: guess bench [options]
+
+Puts load on a guess server and prints round trips/s, games/s, reply latency
+percentiles, errors and connections. Every reply is checked: a number in the game's
+range, judged like a real client would. Without --connect it starts our server in a
+worker thread, so this one command is a whole benchmark: the worker's modules need
+--allow-read as well as --allow-net (deno run --allow-net --allow-read main.ts bench).
+
+Options:
+  --connect HOST:PORT   Load this server instead of one in a worker
+  --connections N       Connections at once (default 50)
+  --duration S          Seconds the run lasts, connecting included (default 10)
+  --range N             Games are over 1..N (default 100)
+  --pipeline D          Instead of games, write D NUMBERs at a time and wait for all D replies
+  --idle                Instead of games, one exchange per connection, then idle till the end
+  --json                Print the result as one JSON object
+  -h, --help            Show this help
+
+Exit status: 0 without errors, 1 when any reply or connection failed.
+`;
+
+async function benchCommand(args: string[], io: Io): Promise<number> {
+  const { values } = parse("bench", args, {
+    connect: { type: "string" },
+    connections: { type: "string" },
+    duration: { type: "string" },
+    range: { type: "string" },
+    pipeline: { type: "string" },
+    idle: { type: "boolean" },
+    json: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  });
+  if (values.help) {
+    io.out(BENCH_HELP);
+    return 0;
+  }
+  const number = (name: "connections" | "duration" | "range" | "pipeline", max: number) => {
+    const text = values[name];
+    return text === undefined ? undefined : integer("bench", name, text, 1, max);
+  };
+  const connections = number("connections", 1_000_000) ?? 50;
+  const duration = (number("duration", 86_400) ?? 10) * 1000;
+  const range = number("range", Number.MAX_SAFE_INTEGER) ?? 100;
+  const depth = number("pipeline", 65_536);
+  if (depth !== undefined && values.idle) {
+    throw new UsageError("--pipeline and --idle exclude each other", "bench");
+  }
+  if (depth !== undefined && depth > range) {
+    throw new UsageError(`--pipeline ${depth} is over --range ${range}`, "bench");
+  }
+  let remote: { hostname: string; port: number } | undefined;
+  try {
+    remote = values.connect === undefined ? undefined : hostPort(values.connect);
+  } catch (error) {
+    if (error instanceof UsageError) throw new UsageError(error.message, "bench", { cause: error });
+    throw error;
+  }
+  // Loaded here, not at the top: the histogram library costs the other commands ~20 MB.
+  const { formatResult, progressLine, runLoad } = await import("./loadgen.ts");
+  const tty = io === stdio && Deno.stderr.isTerminal();
+  await using server = remote ? undefined : await startServerWorker(connections);
+  const result = await runLoad({
+    hostname: remote?.hostname,
+    port: remote?.port ?? server!.port,
+    connections,
+    duration,
+    range,
+    mode: depth !== undefined
+      ? { type: "pipeline", depth }
+      : values.idle
+      ? { type: "idle" }
+      : { type: "game" },
+    onProgress: tty
+      ? (progress) => Deno.stderr.writeSync(encoder.encode(`\r${progressLine(progress)}\x1b[K`))
+      : undefined,
+  });
+  if (tty) Deno.stderr.writeSync(encoder.encode("\r\x1b[K"));
+  io.out(values.json ? JSON.stringify(result) : formatResult(result));
+  return result.errors === 0 ? 0 : 1;
+}
+
+/** Runs our server in a module worker (its own thread); dispose to stop it. */
+async function startServerWorker(
+  connections: number,
+): Promise<{ port: number } & AsyncDisposable> {
+  const worker = new Worker(new URL("./bench/server_worker.ts", import.meta.url), {
+    type: "module",
+  });
+  const next = () =>
+    new Promise<ServerWorkerReply>((resolve, reject) => {
+      worker.onmessage = (event: MessageEvent<ServerWorkerReply>) => resolve(event.data);
+      worker.onerror = (event) => {
+        event.preventDefault();
+        reject(new Error(`Server worker failed: ${event.message}`));
+      };
+    });
+  const send = (request: ServerWorkerRequest) => worker.postMessage(request);
+  try {
+    const listening = next();
+    send({ type: "start", maxConnections: Math.max(connections, SERVER_DEFAULTS.maxConnections) });
+    const reply = await listening;
+    if (reply.type !== "listening") throw new Error(`Server worker said ${reply.type}`);
+    return {
+      port: reply.port,
+      async [Symbol.asyncDispose]() {
+        const stopped = next();
+        send({ type: "stop" });
+        await stopped.finally(() => worker.terminate());
+      },
+    };
+  } catch (error) {
+    worker.terminate();
+    throw error;
+  }
+}
+
 /**
  * Runs the CLI.
  *
@@ -300,6 +419,8 @@ export async function main(args: string[], io: Io = stdio): Promise<number> {
         return await serveCommand(rest, io);
       case "play":
         return await playCommand(rest, io);
+      case "bench":
+        return await benchCommand(rest, io);
       case "--version":
       case "-V":
         io.out(`guess ${VERSION}`);
