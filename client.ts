@@ -368,6 +368,9 @@ export async function connect(options: ConnectOptions = {}): Promise<Client> {
   });
   try {
     const conn = await Promise.race([connecting, late]);
+    // Commands are small separate writes (REPORT, then NUMBER): without this,
+    // Nagle holds each NUMBER for the server's delayed ACK, ~40 ms per guess.
+    conn.setNoDelay(true);
     return new Client(conn.readable, conn.writable, options, () => {
       try {
         conn.close();

@@ -1,0 +1,314 @@
+import assert from "node:assert/strict";
+import { Client, connect } from "../client.ts";
+import { type Decision, ProtocolError, ServerError } from "../protocol.ts";
+import { serveStreams } from "../server.ts";
+import { acceptOne, CLOSE, freePort, scriptedPeer, withTimeout } from "./helpers.ts";
+
+const LOCAL = "127.0.0.1";
+
+/** A fake server on port 0 and a client connected to it. */
+async function fakeServer(timeout = 2_000) {
+  const listener = Deno.listen({ hostname: LOCAL, port: 0 });
+  const client = await connect({ hostname: LOCAL, port: listener.addr.port, timeout });
+  const conn = await acceptOne(listener);
+  conn.setNoDelay(true);
+  return {
+    client,
+    conn,
+    async [Symbol.asyncDispose]() {
+      await client.close();
+      // Dispose, not close(): a script may have closed the connection already.
+      conn[Symbol.dispose]();
+      listener[Symbol.dispose]();
+    },
+  };
+}
+
+/** A script that answers each NUMBER with the next of `replies` (then stalls). */
+function answers(...replies: (string | typeof CLOSE)[]) {
+  return (line: string) => line === "NUMBER" ? replies.shift() : undefined;
+}
+
+Deno.test("Client sends the seed's demo bytes exactly", async () => {
+  await using peer = await fakeServer();
+  const received = scriptedPeer(
+    peer.conn,
+    answers("4\n", "3\n", "14\n", "11\n", "10\n", "15\n", "13\n"),
+  );
+  const results: [number, Decision][] = [];
+  for (const [lower, upper, secret] of [[1, 5, 3], [10, 15, 12]]) {
+    await using game = await peer.client.session(lower, upper, secret);
+    for await (const n of game.requestNumbers(5)) {
+      results.push([n, await game.reportOutcome(n)]);
+    }
+  }
+  await peer.client.close();
+  assert.equal(
+    await received,
+    "PARAMS 1 5\nNUMBER\nREPORT Unsure\nNUMBER\nREPORT Correct\nPARAMS 0 -1\n" +
+      "PARAMS 10 15\nNUMBER\nREPORT Unsure\nNUMBER\nREPORT Warmer\nNUMBER\nREPORT Colder\n" +
+      "NUMBER\nREPORT Colder\nNUMBER\nREPORT Warmer\nPARAMS 0 -1\n",
+  );
+  assert.deepEqual(results, [
+    [4, "Unsure"],
+    [3, "Correct"],
+    [14, "Unsure"],
+    [11, "Warmer"],
+    [10, "Colder"],
+    [15, "Colder"],
+    [13, "Warmer"],
+  ]);
+});
+
+Deno.test("connect() turns Nagle off, so a guess does not wait for a delayed ACK", async () => {
+  await using peer = await fakeServer();
+  const replies = Array.from({ length: 20 }, (_, i) => `${i + 1}\n`);
+  const received = scriptedPeer(peer.conn, answers(...replies));
+  const started = performance.now();
+  {
+    await using game = await peer.client.session(1, 100, 100);
+    for await (const n of game.requestNumbers(20)) await game.reportOutcome(n);
+  }
+  const elapsed = performance.now() - started;
+  await peer.client.close();
+  assert.equal((await received).split("\n").length, 1 + 1 + 20 * 2 + 1);
+  // With Nagle on, each NUMBER after a REPORT waits ~40 ms: 19 x 40 = 760 ms.
+  assert.ok(elapsed < 400, `20 guesses took ${elapsed.toFixed(0)} ms`);
+});
+
+Deno.test("Client accepts \\r\\n replies and negative numbers", async () => {
+  await using peer = await fakeServer();
+  const received = scriptedPeer(peer.conn, answers("-3\r\n", "-5\n"));
+  {
+    await using game = await peer.client.session(-5, -1, -5);
+    assert.equal(await game.requestNumber(), -3);
+    assert.equal(await game.reportOutcome(-3), "Unsure");
+    assert.equal(await game.requestNumber(), -5);
+    assert.equal(await game.reportOutcome(-5), "Correct");
+    assert.equal(game.solved, true);
+  }
+  await peer.client.close();
+  assert.equal(
+    await received,
+    "PARAMS -5 -1\nNUMBER\nREPORT Unsure\nNUMBER\nREPORT Correct\nPARAMS 0 -1\n",
+  );
+});
+
+const BAD_REPLIES: [string, string][] = [
+  ["abc\n", 'Reply is not a decimal integer: "abc"'],
+  ["1.5\n", 'Reply is not a decimal integer: "1.5"'],
+  ["\n", 'Reply is not a decimal integer: ""'],
+  ["4 \n", 'Reply is not a decimal integer: "4 "'],
+  ["ERROR\n", 'Reply is not a decimal integer: "ERROR"'],
+  ["6\n", "Reply 6 is outside the game's range [1, 5]"],
+  ["0\n", "Reply 0 is outside the game's range [1, 5]"],
+  ["-1\n", "Reply -1 is outside the game's range [1, 5]"],
+  [
+    "99999999999999999999\n",
+    'Reply is outside [-9007199254740991, 9007199254740991]: "99999999999999999999"',
+  ],
+];
+
+for (const [reply, message] of BAD_REPLIES) {
+  Deno.test(`Client rejects the reply ${JSON.stringify(reply)} with ProtocolError`, async () => {
+    await using peer = await fakeServer();
+    const received = scriptedPeer(peer.conn, answers(reply));
+    let caught: unknown;
+    try {
+      await using game = await peer.client.session(1, 5, 3);
+      await game.requestNumber();
+    } catch (error) {
+      caught = error;
+    }
+    assert.ok(caught instanceof ProtocolError, `got ${caught}`);
+    assert.equal(caught.message, message);
+    assert.equal(peer.client.closed, true);
+    // The client hung up; the game's disposal had nothing left to send.
+    assert.equal(await received, "PARAMS 1 5\nNUMBER\n");
+    await assert.rejects(peer.client.send({ type: "number" }), ProtocolError);
+  });
+}
+
+Deno.test("Client rejects a reply line over its limit with ProtocolError", async () => {
+  await using peer = await fakeServer();
+  const received = scriptedPeer(peer.conn, answers("9".repeat(2000) + "\n"));
+  const game = await peer.client.session(1, 5, 3);
+  await assert.rejects(game.requestNumber(), (error: unknown) => {
+    assert.ok(error instanceof ProtocolError);
+    assert.equal(error.message, "Connection failed: Line too long: the limit is 1024 bytes");
+    assert.equal((error.cause as Error).name, "LineTooLongError");
+    return true;
+  });
+  assert.equal(await received, "PARAMS 1 5\nNUMBER\n");
+});
+
+Deno.test("Client rejects with ProtocolError when the server closes mid-game", async () => {
+  await using peer = await fakeServer();
+  const received = scriptedPeer(peer.conn, answers("2\n", CLOSE));
+  const game = await peer.client.session(1, 5, 3);
+  assert.equal(await game.requestNumber(), 2);
+  await game.reportOutcome(2);
+  await assert.rejects(game.requestNumber(), {
+    name: "ProtocolError",
+    message: "Server closed the connection",
+  });
+  assert.equal(await received, "PARAMS 1 5\nNUMBER\nREPORT Unsure\nNUMBER\n");
+  assert.equal(peer.client.closed, true);
+  // Ending the game now is quiet: there is no one to tell.
+  await game.end();
+});
+
+Deno.test("Client rejects with ServerError on an ERROR reply and stays usable", async () => {
+  await using peer = await fakeServer();
+  const received = scriptedPeer(
+    peer.conn,
+    answers("ERROR No game in progress: send PARAMS lower upper first\n", "3\n"),
+  );
+  const game = await peer.client.session(1, 5, 3);
+  await assert.rejects(game.requestNumber(), (error: unknown) => {
+    assert.ok(error instanceof ServerError);
+    assert.equal(error.name, "ServerError");
+    assert.equal(error.message, "No game in progress: send PARAMS lower upper first");
+    return true;
+  });
+  assert.equal(peer.client.closed, false);
+  assert.equal(await game.requestNumber(), 3);
+  assert.equal(await game.reportOutcome(3), "Correct");
+  await game.end();
+  await game.end(); // idempotent
+  await peer.client.close();
+  assert.equal(await received, "PARAMS 1 5\nNUMBER\nNUMBER\nREPORT Correct\nPARAMS 0 -1\n");
+});
+
+Deno.test("Client rejects with ProtocolError when the server stalls past the timeout", async () => {
+  await using peer = await fakeServer(200);
+  const received = scriptedPeer(peer.conn, () => undefined);
+  const game = await peer.client.session(1, 5, 3);
+  const started = performance.now();
+  await assert.rejects(
+    withTimeout(game.requestNumber(), 2_000, "the client's own timeout"),
+    { name: "ProtocolError", message: "No reply within 200 ms" },
+  );
+  const elapsed = performance.now() - started;
+  assert.ok(elapsed >= 190 && elapsed < 1_500, `timed out after ${elapsed} ms`);
+  assert.equal(peer.client.closed, true);
+  assert.equal(await received, "PARAMS 1 5\nNUMBER\n");
+});
+
+Deno.test("Client's await using game sends PARAMS 0 -1 when the body throws", async () => {
+  await using peer = await fakeServer();
+  const received = scriptedPeer(peer.conn, answers("4\n"));
+  const boom = new Error("Boom");
+  let caught: unknown;
+  try {
+    await using game = await peer.client.session(1, 5, 3);
+    await game.requestNumber();
+    throw boom;
+  } catch (error) {
+    caught = error;
+  }
+  assert.equal(caught, boom, "the body's error comes out unchanged");
+  assert.equal(peer.client.closed, false);
+  await peer.client.close();
+  assert.equal(await received, "PARAMS 1 5\nNUMBER\nPARAMS 0 -1\n");
+});
+
+Deno.test("Client's await using game sends PARAMS 0 -1 after a ServerError", async () => {
+  await using peer = await fakeServer();
+  const received = scriptedPeer(peer.conn, answers("ERROR Range exhausted\n"));
+  let caught: unknown;
+  try {
+    await using game = await peer.client.session(1, 5, 3);
+    await game.requestNumber();
+  } catch (error) {
+    caught = error;
+  }
+  assert.ok(caught instanceof ServerError);
+  assert.equal(caught.message, "Range exhausted");
+  await peer.client.close();
+  assert.equal(await received, "PARAMS 1 5\nNUMBER\nPARAMS 0 -1\n");
+});
+
+Deno.test("Client's requestNumbers() stops after Correct and after count", async () => {
+  await using peer = await fakeServer();
+  const received = scriptedPeer(peer.conn, answers("3\n", "1\n", "2\n"));
+  const seen: number[] = [];
+  {
+    await using game = await peer.client.session(1, 5, 3);
+    for await (const n of game.requestNumbers(5)) {
+      seen.push(n);
+      await game.reportOutcome(n);
+    }
+  }
+  {
+    await using game = await peer.client.session(1, 5, 4);
+    for await (const n of game.requestNumbers(2)) {
+      seen.push(n);
+      await game.reportOutcome(n);
+    }
+  }
+  await peer.client.close();
+  assert.deepEqual(seen, [3, 1, 2]);
+  assert.equal(
+    await received,
+    "PARAMS 1 5\nNUMBER\nREPORT Correct\nPARAMS 0 -1\n" +
+      "PARAMS 1 5\nNUMBER\nREPORT Unsure\nNUMBER\nREPORT Warmer\nPARAMS 0 -1\n",
+  );
+});
+
+Deno.test("Client.session() refuses a secret outside the range without sending", async () => {
+  await using peer = await fakeServer();
+  const received = scriptedPeer(peer.conn, () => undefined);
+  for (const [lower, upper, secret] of [[1, 5, 6], [1, 5, 0], [5, 1, 3], [1.5, 5, 3]]) {
+    await assert.rejects(peer.client.session(lower, upper, secret), RangeError);
+  }
+  await peer.client.close();
+  assert.equal(await received, "");
+});
+
+Deno.test("Client calls reject with ProtocolError once it is closed", async () => {
+  await using peer = await fakeServer();
+  const received = scriptedPeer(peer.conn, () => undefined);
+  await peer.client.close();
+  await peer.client.close(); // idempotent
+  await assert.rejects(peer.client.session(1, 5, 3), {
+    name: "ProtocolError",
+    message: "Connection is closed",
+  });
+  assert.equal(await received, "");
+});
+
+Deno.test("connect() to a closed port rejects with ConnectionRefused", async () => {
+  const port = freePort();
+  await assert.rejects(
+    withTimeout(connect({ hostname: LOCAL, port, timeout: 2_000 }), 3_000, "connect"),
+    Deno.errors.ConnectionRefused,
+  );
+});
+
+Deno.test("Client plays the seed's demo over in-memory streams against serveStreams", async () => {
+  const up = new TransformStream<Uint8Array, Uint8Array>();
+  const down = new TransformStream<Uint8Array, Uint8Array>();
+  const serving = serveStreams(up.readable, down.writable, { seed: 1 });
+  const results: [number, Decision][] = [];
+  {
+    await using client = new Client(down.readable, up.writable, { timeout: 2_000 });
+    for (const [lower, upper, secret] of [[1, 5, 3], [10, 15, 12]]) {
+      await using game = await client.session(lower, upper, secret);
+      for await (const n of game.requestNumbers(5)) {
+        results.push([n, await game.reportOutcome(n)]);
+      }
+    }
+  }
+  await withTimeout(serving, 2_000, "the in-memory server ending");
+  // The same guesses as `play --seed 1` (see protocol_test.ts).
+  assert.deepEqual(results, [
+    [4, "Unsure"],
+    [3, "Correct"],
+    [14, "Unsure"],
+    [11, "Warmer"],
+    [10, "Colder"],
+    [15, "Colder"],
+    [13, "Warmer"],
+  ]);
+});
