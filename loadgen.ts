@@ -451,8 +451,8 @@ async function slot(
       const connecting = Deno.connect({ hostname, port });
       conn = await Promise.race([connecting, run.stopping.then(() => undefined)]);
       if (conn === undefined) {
-        // Close it if it arrives after the end.
-        connecting.then(closeQuietly, () => {});
+        // Stopped while connecting: settle the attempt (quick on loopback), close what it gives.
+        await connecting.then(closeQuietly, () => {});
         return;
       }
     } catch (error) {
