@@ -1,0 +1,59 @@
+/**
+ * Microbenchmarks of the protocol core: `deno bench benches/`. The game step
+ * is what the server does per round trip of a game: one `REPORT` and one
+ * `NUMBER` in one chunk, one reply out.
+ *
+ * @module
+ */
+
+import { judge, parseCommand, ServerConnection } from "../protocol.ts";
+import { Rng } from "../strategy.ts";
+
+Deno.bench("parseCommand: NUMBER", { group: "parse", baseline: true }, () => {
+  parseCommand("NUMBER");
+});
+
+Deno.bench("parseCommand: REPORT Unsure", { group: "parse" }, () => {
+  parseCommand("REPORT Unsure");
+});
+
+Deno.bench("parseCommand: PARAMS 1 100", { group: "parse" }, () => {
+  parseCommand("PARAMS 1 100");
+});
+
+Deno.bench("parseCommand: a bad line (throws)", { group: "parse" }, () => {
+  try {
+    parseCommand("HELLO");
+  } catch {
+    // Expected.
+  }
+});
+
+const encoder = new TextEncoder();
+const start = encoder.encode("PARAMS 1 9007199254740991\nNUMBER\n");
+const step = encoder.encode("REPORT Unsure\nNUMBER\n");
+// A range this wide never runs out of guesses, however many steps the bench takes.
+const connection = new ServerConnection({ rng: new Rng(1) });
+connection.receive(start);
+
+Deno.bench("ServerConnection: one game step (REPORT + NUMBER in, a guess out)", {
+  group: "step",
+  baseline: true,
+}, () => {
+  connection.receive(step);
+});
+
+const pipelined = encoder.encode("NUMBER\n".repeat(16));
+Deno.bench("ServerConnection: 16 pipelined NUMBERs", { group: "step" }, () => {
+  connection.receive(pipelined);
+});
+
+const params = encoder.encode("PARAMS 0 -1\nPARAMS 1 100\nNUMBER\n");
+Deno.bench("ServerConnection: a new game (PARAMS 0 -1, PARAMS, NUMBER)", { group: "step" }, () => {
+  connection.receive(params);
+});
+
+let previous: bigint | undefined;
+Deno.bench("judge: the client's verdict on one guess", () => {
+  previous = judge(50, 37, previous).distance;
+});
