@@ -1,0 +1,261 @@
+/**
+ * The CLI as real subprocesses: `deno run [flags] main.ts ...`.
+ */
+
+import assert from "node:assert/strict";
+import denoJson from "../deno.json" with { type: "json" };
+import { type GameEvent, judge, Session } from "../protocol.ts";
+import { serve } from "../server.ts";
+import { Rng } from "../strategy.ts";
+import {
+  freePort,
+  readStreamUntil,
+  readToEnd,
+  runCli,
+  spawnCli,
+  withTimeout,
+  writeText,
+} from "./helpers.ts";
+
+const NET = ["--allow-net"];
+
+/** What the seed's client prints for a list of games, given the server's guesses. */
+function seedOutput(
+  games: [number, number, number][],
+  guessesOf: (game: number) => number[],
+  withServerLines: boolean,
+): string {
+  const lines: string[] = [];
+  const results: string[] = [];
+  games.forEach(([lower, upper, secret], index) => {
+    lines.push("", `Guess a number between ${lower} and ${upper}! Shhhhh, it's ${secret}.`);
+    let previous: bigint | undefined;
+    for (const guess of guessesOf(index)) {
+      const verdict = judge(secret, guess, previous);
+      previous = verdict.distance;
+      if (withServerLines) lines.push(`Server: ${guess} is ${verdict.decision}`);
+      results.push(`Client: ${guess} is ${verdict.decision}`);
+    }
+  });
+  return [...lines, ...results, ""].join("\n");
+}
+
+/** The guesses an in-process server seeded with `seed` makes for these games. */
+function modelGuesses(seed: number, games: [number, number, number][], count: number) {
+  const session = new Session({ rng: new Rng(seed) });
+  return games.map(([lower, upper, secret]) => {
+    session.handle({ type: "params", lower, upper });
+    const guesses: number[] = [];
+    let previous: bigint | undefined;
+    for (let i = 0; i < count; i++) {
+      const reply = session.handle({ type: "number" });
+      assert.ok(reply?.type === "number");
+      const verdict = judge(secret, reply.value, previous);
+      previous = verdict.distance;
+      session.handle({ type: "report", decision: verdict.decision });
+      guesses.push(reply.value);
+      if (verdict.decision === "Correct") break;
+    }
+    session.handle({ type: "params", lower: 0, upper: -1 });
+    return guesses;
+  });
+}
+
+const DEMO: [number, number, number][] = [[1, 5, 3], [10, 15, 12]];
+
+Deno.test("play --seed 1 needs no permission flags and prints the seed's format", async () => {
+  const { code, stdout, stderr } = await runCli(["play", "--seed", "1"]);
+  assert.equal(stderr, "");
+  assert.equal(code, 0);
+  const guesses = modelGuesses(1, DEMO, 5);
+  assert.equal(stdout, seedOutput(DEMO, (i) => guesses[i], true));
+  // The structure, spelled out.
+  const lines = stdout.split("\n");
+  assert.equal(lines[0], "");
+  assert.equal(lines[1], "Guess a number between 1 and 5! Shhhhh, it's 3.");
+  const server = lines.filter((line) => line.startsWith("Server: "));
+  const client = lines.filter((line) => line.startsWith("Client: "));
+  assert.ok(server.length >= 2 && server.length <= 10);
+  assert.deepEqual(client.map((line) => line.slice(8)), server.map((line) => line.slice(8)));
+  for (const line of client) assert.match(line, /^Client: \d+ is (Warmer|Colder|Unsure|Correct)$/);
+  const secondHeader = lines.indexOf("Guess a number between 10 and 15! Shhhhh, it's 12.");
+  assert.equal(lines[secondHeader - 1], "");
+  assert.ok(lines.indexOf(client[0]) > secondHeader, "Client lines come after all games");
+  assert.equal(stdout.at(-1), "\n");
+});
+
+Deno.test("play with the same seed prints the same output twice", async () => {
+  const [a, b] = await Promise.all([
+    runCli(["play", "--seed", "12345"]),
+    runCli(["play", "--seed", "12345"]),
+  ]);
+  assert.equal(a.code, 0);
+  assert.equal(a.stdout, b.stdout);
+  const guesses = modelGuesses(12345, DEMO, 5);
+  assert.equal(a.stdout, seedOutput(DEMO, (i) => guesses[i], true));
+});
+
+Deno.test("play --game repeated and --count set the games and the guesses per game", async () => {
+  const games: [number, number, number][] = [[1, 3, 2], [5, 5, 5], [-10, 10, -10]];
+  const { code, stdout, stderr } = await runCli([
+    "play",
+    "--seed",
+    "3",
+    "--game",
+    "1,3,2",
+    "--game",
+    "5,5,5",
+    "--game=-10,10,-10",
+    "--count",
+    "2",
+  ]);
+  assert.equal(stderr, "");
+  assert.equal(code, 0);
+  const guesses = modelGuesses(3, games, 2);
+  assert.ok(guesses.every((g) => g.length <= 2));
+  assert.deepEqual(guesses[1], [5]);
+  assert.equal(stdout, seedOutput(games, (i) => guesses[i], true));
+});
+
+Deno.test("play --count 1 asks one number per game", async () => {
+  const { code, stdout } = await runCli(["play", "--count", "1"]);
+  assert.equal(code, 0);
+  assert.equal(stdout.split("\n").filter((line) => line.startsWith("Client: ")).length, 2);
+});
+
+Deno.test("play --connect plays a remote server", async () => {
+  const events: GameEvent[] = [];
+  await using server = serve({ port: 0, onEvent: (event) => events.push(event) });
+  const { code, stdout, stderr } = await runCli(
+    ["play", "--connect", `127.0.0.1:${server.addr.port}`],
+    { flags: NET },
+  );
+  assert.equal(stderr, "");
+  assert.equal(code, 0);
+  // The guesses the server made, as it saw them judged.
+  const reports = events.filter((event) => event.type === "report");
+  const starts = events.filter((event) => event.type === "start");
+  assert.deepEqual(starts, [
+    { type: "start", lower: 1, upper: 5 },
+    { type: "start", lower: 10, upper: 15 },
+  ]);
+  const byGame: number[][] = [[], []];
+  let game = -1;
+  for (const event of events) {
+    if (event.type === "start") game++;
+    if (event.type === "report") byGame[game].push(event.guess);
+  }
+  // No Server lines: the server is remote.
+  assert.equal(stdout, seedOutput(DEMO, (i) => byGame[i], false));
+  assert.equal(reports.length, byGame[0].length + byGame[1].length);
+  assert.equal(events.filter((event) => event.type === "end").length, 2);
+});
+
+Deno.test("play --connect to a closed port exits 1 with one clear line", async () => {
+  const port = freePort();
+  const { code, stdout, stderr } = await runCli(["play", "--connect", `127.0.0.1:${port}`], {
+    flags: NET,
+  });
+  assert.equal(code, 1);
+  assert.equal(stdout, "");
+  assert.match(stderr, /^guess: Connection refused[^\n]*\n$/);
+});
+
+Deno.test("play --connect without --allow-net exits 1 with one line, no prompt", async () => {
+  const { code, stdout, stderr } = await runCli(["play", "--connect", "127.0.0.1:1"]);
+  assert.equal(code, 1);
+  assert.equal(stdout, "");
+  assert.match(stderr, /^guess: [^\n]*net[^\n]*\n$/);
+});
+
+Deno.test("serve --port 0 listens, plays, and exits 0 on SIGTERM", async () => {
+  await using child = spawnCli(["serve", "--port", "0", "--seed", "1", "--verbose"], NET);
+  const stderr = child.stderr.getReader();
+  const stdout = new Response(child.stdout).text();
+  try {
+    const listening = await readStreamUntil(stderr, (text) => /Listening on \S+\n/.test(text));
+    const match = /^Listening on 127\.0\.0\.1:(\d+)$/m.exec(listening);
+    assert.ok(match, `no Listening line in ${JSON.stringify(listening)}`);
+    const port = Number(match[1]);
+    assert.notEqual(port, 0);
+    {
+      using conn = await withTimeout(Deno.connect({ port }), 2_000, "connecting");
+      await writeText(conn, "PARAMS 4 4\nNUMBER\nREPORT Correct\nNUMBER\nPARAMS 0 -1\n");
+      await conn.closeWrite();
+      assert.equal(await readToEnd(conn), "4\n4\n");
+    }
+    child.kill("SIGTERM");
+    const status = await withTimeout(child.status, 5_000, "serve exiting after SIGTERM");
+    const rest = await readStreamUntil(stderr, () => false);
+    assert.equal(status.code, 0);
+    assert.equal(status.signal, null);
+    assert.match(listening + rest, /^Server: 4 is Correct\b/m, "--verbose logs the seed's line");
+    assert.match(rest, /SIGTERM/);
+    assert.equal(await stdout, "");
+  } finally {
+    stderr.releaseLock();
+  }
+});
+
+Deno.test("serve --help and play --help and --help exit 0 with usage on stdout", async () => {
+  const runs = await Promise.all([
+    runCli(["--help"]),
+    runCli(["-h"]),
+    runCli(["serve", "--help"]),
+    runCli(["play", "--help"]),
+    runCli(["play", "-h"]),
+  ]);
+  for (const { code, stdout, stderr } of runs) {
+    assert.equal(code, 0);
+    assert.equal(stderr, "");
+    assert.match(stdout, /Usage:/);
+  }
+  assert.match(runs[2].stdout, /--port P/);
+  assert.match(runs[3].stdout, /--game LOWER,UPPER,SECRET/);
+});
+
+Deno.test("--version prints the version from deno.json", async () => {
+  const { code, stdout, stderr } = await runCli(["--version"]);
+  assert.equal(code, 0);
+  assert.equal(stderr, "");
+  assert.equal(stdout, `guess ${denoJson.version}\n`);
+});
+
+const USAGE_ERRORS: [string[], RegExp][] = [
+  [[], /^guess: Missing command\b/],
+  [["fly"], /^guess: Unknown command "fly"/],
+  [["play", "--bogus"], /^guess: Unknown option '--bogus'/],
+  [["serve", "--bogus"], /^guess: Unknown option '--bogus'/],
+  [["play", "extra"], /^guess: /],
+  [["serve", "--port", "70000"], /^guess: --port needs an integer from 0 to 65535, got "70000"/],
+  [["serve", "--port", "abc"], /^guess: --port needs an integer from 0 to 65535, got "abc"/],
+  [["serve", "--port=-1"], /^guess: --port needs an integer from 0 to 65535, got "-1"/],
+  [["serve", "--port"], /^guess: Option '--port <value>' argument missing/],
+  [["play", "--game", "1,2"], /^guess: --game needs LOWER,UPPER,SECRET .*, got "1,2"/],
+  [["play", "--game", "5,1,3"], /^guess: --game needs LOWER,UPPER,SECRET .*, got "5,1,3"/],
+  [["play", "--game", "1,5,9"], /^guess: --game needs LOWER,UPPER,SECRET .*, got "1,5,9"/],
+  [["play", "--game", "1,5,x"], /^guess: --game needs LOWER,UPPER,SECRET .*, got "1,5,x"/],
+  [["play", "--count", "0"], /^guess: --count needs an integer from 1 to /],
+  [["play", "--count", "x"], /^guess: --count needs an integer from 1 to /],
+  [["play", "--seed", "1.5"], /^guess: --seed needs an integer/],
+  [["play", "--connect", "nohost"], /^guess: --connect needs HOST:PORT, got "nohost"/],
+];
+
+Deno.test("usage errors exit 2 with the problem and a hint on stderr", async () => {
+  // One at a time: the machine has two cores, shared.
+  for (const [args, message] of USAGE_ERRORS) {
+    const { code, stdout, stderr } = await runCli(args);
+    assert.equal(code, 2, `exit code of ${args.join(" ")}: ${stderr}`);
+    assert.equal(stdout, "", args.join(" "));
+    assert.match(stderr, message, args.join(" "));
+    assert.match(stderr, /\nTry 'guess (\w+ )?--help'\n$/, args.join(" "));
+    assert.equal(stderr.split("\n").length, 3, `two lines for ${args.join(" ")}`);
+  }
+});
+
+Deno.test("serve without --allow-net exits 1 with one line", async () => {
+  const { code, stdout, stderr } = await runCli(["serve", "--port", "0"]);
+  assert.equal(code, 1);
+  assert.equal(stdout, "");
+  assert.match(stderr, /^guess: [^\n]*net[^\n]*\n$/);
+});
