@@ -161,12 +161,17 @@ export interface GuessServer extends AsyncDisposable {
 interface Transport {
   read(buffer: Uint8Array): Promise<number | null>;
   write(bytes: Uint8Array): Promise<number>;
+  /** Sends end-of-stream (TCP FIN) while still reading. */
+  closeWrite(): Promise<void>;
   close(): void;
 }
 
 const MIN_READ_BUFFER = 512;
 const MAX_READ_BUFFER = 16 * 1024;
-const KICK_TIMEOUT = 1_000;
+/** How long a connection the server ends keeps reading (and discarding) before it closes. */
+const LINGER_MS = 2_000;
+/** How much it discards at most in that time. */
+const LINGER_BYTES = 64 * 1024;
 
 function seedOf(options: SessionServeOptions): number {
   return options.seed ?? crypto.getRandomValues(new Uint32Array(1))[0];
@@ -178,6 +183,12 @@ function seedOf(options: SessionServeOptions): number {
  * replies of one read in one write; it does not read again until that write
  * is done, so a peer that never reads cannot make the server buffer without
  * bound.
+ *
+ * When the server ends a connection (a line over the limit, a kick) it sends
+ * its last `ERROR` line, half-closes, and keeps reading and discarding for a
+ * bounded time, like nginx's lingering close: closing a socket with unread
+ * input sends a TCP reset, which can destroy that last line before the peer
+ * reads it.
  */
 class Connection {
   readonly id: number;
@@ -187,13 +198,13 @@ class Connection {
   readonly #encoder = new TextEncoder();
   #out = new Uint8Array(0);
   #writing = false;
-  #closing = false;
+  /** Set once the server is ending the connection: input is only discarded. */
+  #ending = false;
   #closed = false;
-  #kickTimer: ReturnType<typeof setTimeout> | undefined;
-  #kicked: Promise<void> | undefined;
-  /** The last time (server clock) a line was completed or a write finished. */
+  #lingerTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The last time (server clock) a line was completed. */
   lastActive: number;
-  /** Set while the server drains: close once no game is running. */
+  /** Set while the server drains: end once no game is running. */
   draining = false;
 
   constructor(
@@ -224,71 +235,81 @@ class Connection {
     return this.#core.inGame;
   }
 
-  get writing(): boolean {
-    return this.#writing;
-  }
-
-  /** Runs until the peer leaves, a fatal error, or a kick. Never rejects. */
+  /** Runs until the peer leaves, an I/O error, or the end of a linger. Never rejects. */
   async run(clock: () => number): Promise<void> {
     const core = this.#core;
     let buffer = new Uint8Array(MIN_READ_BUFFER);
+    let discarded = 0;
     try {
       for (;;) {
         const n = await this.#transport.read(buffer);
-        if (this.#closing) break;
         if (n === null) {
-          await this.#write(core.end());
+          if (!this.#ending) await this.#write(core.end());
           break;
+        }
+        if (this.#ending) {
+          discarded += n;
+          if (discarded > LINGER_BYTES) break;
+          continue;
         }
         const lines = core.lines;
         const out = core.receive(buffer.subarray(0, n));
         if (core.lines !== lines) this.lastActive = clock();
+        await this.#write(out);
         if (core.closed) {
           this.#logger.log("warn", "Line too long, closing", { conn: this.id });
-        }
-        await this.#write(out);
-        if (core.closed || this.#closing) break;
-        if (this.draining && !core.inGame) {
+          await this.#end();
+        } else if (this.draining && !core.inGame) {
           await this.#write(formatReply({ type: "error", message: "Server shutting down" }));
-          break;
-        }
-        if (n === buffer.length && buffer.length < MAX_READ_BUFFER) {
+          await this.#end();
+        } else if (n === buffer.length && buffer.length < MAX_READ_BUFFER) {
           buffer = new Uint8Array(buffer.length * 2);
         }
       }
     } catch (error) {
-      if (!this.#closing) {
+      if (!this.#ending && !this.#closed) {
         this.#logger.log("debug", "Connection failed", { conn: this.id, error: describe(error) });
       }
     } finally {
-      // A kick's ERROR line may still be on its way: let it land, it closes.
-      if (this.#kicked) await this.#kicked;
-      else this.close();
+      this.close();
     }
   }
 
   /**
-   * Ends the connection from the server's side: writes `ERROR <message>` when
-   * the loop is not stuck in a write, then closes. Idempotent.
+   * Ends the connection from the server's side with `ERROR <message>`. When
+   * the loop is stuck writing to a peer that does not read, it just closes.
+   * Idempotent.
    */
   kick(message: string): void {
-    if (this.#closing || this.#closed) return;
-    this.#closing = true;
+    if (this.#ending || this.#closed) return;
     if (this.#writing) {
       this.close();
       return;
     }
-    this.#kickTimer = setTimeout(() => this.close(), KICK_TIMEOUT);
-    this.#kicked = this.#write(formatReply({ type: "error", message }))
-      .catch(() => {})
-      .finally(() => this.close());
+    // The loop is waiting in read(): from now on it only discards what it reads.
+    this.#linger();
+    this.#write(formatReply({ type: "error", message }))
+      .then(() => this.#transport.closeWrite())
+      .catch(() => this.close());
+  }
+
+  /** Stops replying; the loop discards input until EOF or the deadline. */
+  #linger(): void {
+    this.#ending = true;
+    this.#lingerTimer = setTimeout(() => this.close(), LINGER_MS);
+  }
+
+  /** Half-closes after the last reply and lingers. */
+  async #end(): Promise<void> {
+    this.#linger();
+    await this.#transport.closeWrite();
   }
 
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#closing = true;
-    clearTimeout(this.#kickTimer);
+    this.#ending = true;
+    clearTimeout(this.#lingerTimer);
     try {
       this.#transport.close();
     } catch {
@@ -560,6 +581,9 @@ function streamTransport(
     async write(bytes) {
       await writer.write(bytes.slice());
       return bytes.length;
+    },
+    closeWrite() {
+      return writer.close();
     },
     close() {
       // The reason reaches a peer still writing to us.

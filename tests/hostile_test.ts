@@ -1,0 +1,395 @@
+/**
+ * Hostile and broken clients over real TCP: limits, timeouts, backpressure,
+ * faults and graceful shutdown. Every wait has a deadline.
+ */
+
+import assert from "node:assert/strict";
+import { serve, serveStreams } from "../server.ts";
+import {
+  encode,
+  readLines,
+  readStreamUntil,
+  readToEnd,
+  spawnCli,
+  withTimeout,
+  writeText,
+} from "./helpers.ts";
+
+const LOCAL = "127.0.0.1";
+
+/** Polls a condition (every 10 ms) until it holds, or fails at the deadline. */
+async function until(condition: () => boolean, what: string, timeout = 5_000): Promise<void> {
+  const deadline = Date.now() + timeout;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`Timed out after ${timeout} ms: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** This process's open file descriptors, counted by `ls` (reading /proc/self needs --allow-all). */
+async function openFds(): Promise<number> {
+  const { stdout } = await new Deno.Command("ls", { args: [`/proc/${Deno.pid}/fd`] }).output();
+  return new TextDecoder().decode(stdout).trim().split("\n").length;
+}
+
+/** Reads to the server's EOF, then half-closes too, as a polite client does. */
+async function readToEndAndHangUp(conn: Deno.TcpConn, timeout?: number): Promise<string> {
+  const text = await readToEnd(conn, timeout);
+  await conn.closeWrite();
+  return text;
+}
+
+Deno.test("serve() answers a line over the limit without its newline with ERROR, then closes", async () => {
+  await using server = serve({ port: 0, maxLineBytes: 64 });
+  using conn = await Deno.connect({ hostname: LOCAL, port: server.addr.port });
+  // Far more than the limit, in one write: the server must not wait for a newline.
+  await writeText(conn, "A".repeat(20_000));
+  assert.equal(await readToEnd(conn), "ERROR Line too long: the limit is 64 bytes, closing\n");
+});
+
+Deno.test("serve() answers the lines before an over-long one, then ERROR, then closes", async () => {
+  await using server = serve({ port: 0, maxLineBytes: 16 });
+  using conn = await Deno.connect({ hostname: LOCAL, port: server.addr.port });
+  await writeText(conn, `PARAMS 1 1\nNUMBER\n${"X".repeat(17)}\nNUMBER\n`);
+  assert.equal(
+    await readToEnd(conn),
+    "1\nERROR Line too long: the limit is 16 bytes, closing\n",
+  );
+});
+
+Deno.test("serve() accepts a line of exactly the limit", async () => {
+  await using server = serve({ port: 0, maxLineBytes: 16 });
+  using conn = await Deno.connect({ hostname: LOCAL, port: server.addr.port });
+  await writeText(conn, "PARAMS 100 10000\n"); // 16 bytes before the newline
+  await writeText(conn, "NUMBER\n");
+  const reply = await readLines(conn, 1);
+  assert.match(reply, /^[0-9]+\n$/);
+  assert.ok(Number(reply) >= 100 && Number(reply) <= 10000);
+});
+
+Deno.test("serve() refuses a connection over --max-connections with ERROR Server busy; the others go on", async () => {
+  await using server = serve({ port: 0, maxConnections: 2 });
+  using a = await Deno.connect({ hostname: LOCAL, port: server.addr.port });
+  using b = await Deno.connect({ hostname: LOCAL, port: server.addr.port });
+  // Make sure both are accepted before the third arrives.
+  await writeText(a, "PARAMS 5 5\nNUMBER\n");
+  await writeText(b, "PARAMS 6 6\nNUMBER\n");
+  assert.equal(await readLines(a, 1), "5\n");
+  assert.equal(await readLines(b, 1), "6\n");
+  {
+    using c = await Deno.connect({ hostname: LOCAL, port: server.addr.port });
+    assert.equal(await readToEnd(c), "ERROR Server busy: 2 connections, try again later\n");
+  }
+  await writeText(a, "REPORT Correct\nNUMBER\n");
+  assert.equal(await readLines(a, 1), "5\n");
+  b.close();
+  await until(() => server.connections === 1, "the server to see b close");
+  using d = await Deno.connect({ hostname: LOCAL, port: server.addr.port });
+  await writeText(d, "PARAMS 7 7\nNUMBER\n");
+  assert.equal(await readLines(d, 1), "7\n");
+});
+
+Deno.test("serve() closes a silent connection with ERROR Idle timeout", async () => {
+  await using server = serve({ port: 0, idleTimeout: 150 });
+  using conn = await Deno.connect({ hostname: LOCAL, port: server.addr.port });
+  const started = Date.now();
+  assert.equal(await readToEnd(conn, 3_000), "ERROR Idle timeout\n");
+  assert.ok(Date.now() - started >= 140, "not before the timeout");
+});
+
+Deno.test("serve() does not let a slow drip of bytes without a newline reset the idle timer", async () => {
+  await using server = serve({ port: 0, idleTimeout: 200 });
+  using conn = await Deno.connect({ hostname: LOCAL, port: server.addr.port });
+  let sent = 0;
+  const drip = setInterval(() => {
+    if (sent < 40) conn.write(encode("P")).then(() => sent++, () => {});
+  }, 25);
+  try {
+    const started = Date.now();
+    assert.equal(await readToEnd(conn, 3_000), "ERROR Idle timeout\n");
+    assert.ok(Date.now() - started < 1_000, "the drip kept the connection alive");
+  } finally {
+    clearInterval(drip);
+  }
+});
+
+Deno.test("serve() keeps a connection that completes lines alive past the idle timeout", async () => {
+  await using server = serve({ port: 0, idleTimeout: 150 });
+  using conn = await Deno.connect({ hostname: LOCAL, port: server.addr.port });
+  await writeText(conn, "PARAMS 3 3\nNUMBER\nREPORT Correct\n");
+  assert.equal(await readLines(conn, 1), "3\n");
+  const started = Date.now();
+  // Each reply is awaited; the whole exchange spans several idle timeouts.
+  while (Date.now() - started < 600) {
+    await writeText(conn, "NUMBER\n");
+    assert.equal(await readLines(conn, 1), "3\n");
+    await new Promise((resolve) => setTimeout(resolve, 50)); // pacing, not waiting for an event
+  }
+});
+
+Deno.test("serveStreams() stops reading while a write is pending (output backpressure)", async () => {
+  let pulls = 0;
+  const input = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      pulls++;
+      if (pulls > 1_000) controller.close(); // a bounded peer, so the test ends
+      else controller.enqueue(encode(pulls === 1 ? "PARAMS 1 1000000\n" : "NUMBER\n".repeat(100)));
+    },
+  }, { highWaterMark: 0 });
+  let firstWrite!: () => void;
+  const wrote = new Promise<void>((resolve) => firstWrite = resolve);
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => release = resolve);
+  const output = new WritableStream<Uint8Array>({
+    write() {
+      firstWrite();
+      return released; // a peer that does not read
+    },
+  }, { highWaterMark: 1 });
+  const serving = serveStreams(input, output, { seed: 1 });
+  await withTimeout(wrote, 2_000, "the first write");
+  const seen = pulls;
+  for (let i = 0; i < 20; i++) await new Promise((resolve) => setTimeout(resolve, 0));
+  // At most the one chunk that was already in flight; never the unbounded input.
+  assert.ok(pulls <= seen + 2, `read on while writes were pending: ${seen} -> ${pulls}`);
+  release();
+  await withTimeout(serving, 5_000, "the session to end");
+  assert.equal(pulls, 1_001, "the rest of the input was read once writes went through");
+});
+
+Deno.test("serve() loses nothing when a client pipelines 100k NUMBERs while reading slowly", async () => {
+  await using server = serve({ port: 0, seed: 3 });
+  using conn = await Deno.connect({ hostname: LOCAL, port: server.addr.port });
+  const count = 100_000;
+  const writing = (async () => {
+    await writeText(conn, "PARAMS 1 9007199254740991\n");
+    for (let i = 0; i < count; i += 10_000) await writeText(conn, "NUMBER\n".repeat(10_000));
+  })();
+  const text = await readLines(conn, count, 20_000);
+  await writing;
+  const lines = text.split("\n").slice(0, -1);
+  assert.equal(lines.length, count);
+  assert.ok(lines.every((line) => /^[1-9][0-9]*$/.test(line)));
+  assert.equal(new Set(lines).size, count, "the random strategy repeated a guess");
+});
+
+Deno.test("serve() serves a burst of 1000 connects", async () => {
+  await using server = serve({ port: 0 });
+  const conns = await Promise.all(
+    Array.from({ length: 1000 }, () => Deno.connect({ hostname: LOCAL, port: server.addr.port })),
+  );
+  try {
+    const replies = await withTimeout(
+      Promise.all(conns.map(async (conn, i) => {
+        await writeText(conn, `PARAMS ${i} ${i}\nNUMBER\n`);
+        return await readLines(conn, 1);
+      })),
+      15_000,
+      "1000 replies",
+    );
+    assert.deepEqual(replies, conns.map((_, i) => `${i}\n`));
+  } finally {
+    for (const conn of conns) conn.close();
+  }
+});
+
+Deno.test("serve() finishes a normal game quickly while 300 connections stall mid-line", async () => {
+  await using server = serve({ port: 0 });
+  const stalled = await Promise.all(
+    Array.from({ length: 300 }, () => Deno.connect({ hostname: LOCAL, port: server.addr.port })),
+  );
+  try {
+    await Promise.all(stalled.map((conn) => writeText(conn, "PARAMS 1 10")));
+    using conn = await Deno.connect({ hostname: LOCAL, port: server.addr.port });
+    const started = Date.now();
+    await writeText(conn, "PARAMS 1 5\n");
+    for (let i = 0; i < 5; i++) {
+      await writeText(conn, "NUMBER\n");
+      assert.match(await readLines(conn, 1, 1_000), /^[1-5]\n$/);
+      await writeText(conn, "REPORT Colder\n");
+    }
+    await writeText(conn, "NUMBER\n");
+    assert.match(await readLines(conn, 1, 1_000), /^ERROR Range exhausted/);
+    assert.ok(Date.now() - started < 1_000, `the game took ${Date.now() - started} ms`);
+    assert.equal(server.connections, 301);
+  } finally {
+    for (const conn of stalled) conn.close();
+  }
+});
+
+Deno.test("serve() survives peer resets and vanished peers, and releases every resource", async () => {
+  const baseline = await openFds();
+  {
+    await using server = serve({ port: 0 });
+    for (let round = 0; round < 10; round++) {
+      await Promise.all(Array.from({ length: 100 }, async (_, i) => {
+        const conn = await Deno.connect({ hostname: LOCAL, port: server.addr.port });
+        // Mid-game, with replies in flight: closing with unread input sends a reset.
+        await writeText(conn, "PARAMS 1 100\nNUMBER\nREPORT Unsure\n" + "NUMBER\n".repeat(i % 7));
+        if (i % 2 === 0) await readLines(conn, 1);
+        conn.close();
+      }));
+    }
+    await until(() => server.connections === 0, "the server to drop 1000 closed connections");
+    // Still serving.
+    using conn = await Deno.connect({ hostname: LOCAL, port: server.addr.port });
+    await writeText(conn, "PARAMS 9 9\nNUMBER\n");
+    assert.equal(await readLines(conn, 1), "9\n");
+  }
+  // Descriptors that earlier tests left to the runtime may close meanwhile: never more.
+  const after = await openFds();
+  assert.ok(after <= baseline, `file descriptors leaked: ${baseline} before, ${after} after`);
+});
+
+Deno.test("shutdown() closes idle connections at once, lets games finish, then ends the rest", async () => {
+  const server = serve({ port: 0, grace: 400 });
+  const port = server.addr.port;
+  using idle = await Deno.connect({ hostname: LOCAL, port });
+  using finishing = await Deno.connect({ hostname: LOCAL, port });
+  using lingering = await Deno.connect({ hostname: LOCAL, port });
+  await writeText(finishing, "PARAMS 1 1\n");
+  await writeText(lingering, "PARAMS 2 2\nNUMBER\n");
+  assert.equal(await readLines(lingering, 1), "2\n");
+  await until(() => server.connections === 3, "three connections");
+  const started = Date.now();
+  const finished = server.shutdown();
+  assert.equal(await readToEndAndHangUp(idle, 1_000), "ERROR Server shutting down\n");
+  await assert.rejects(Deno.connect({ hostname: LOCAL, port }), Deno.errors.ConnectionRefused);
+  // A game in progress still plays, and is ended when it ends.
+  await writeText(finishing, "NUMBER\n");
+  assert.equal(await readLines(finishing, 1), "1\n");
+  await writeText(finishing, "REPORT Correct\nPARAMS 0 -1\n");
+  assert.equal(await readToEndAndHangUp(finishing, 1_000), "ERROR Server shutting down\n");
+  // One that does not finish gets the grace time, then the same line.
+  assert.equal(await readToEndAndHangUp(lingering, 2_000), "ERROR Server shutting down\n");
+  assert.ok(Date.now() - started >= 380, "the grace time was cut short");
+  await withTimeout(finished, 3_000, "finished");
+  assert.equal(server.connections, 0);
+});
+
+Deno.test("an AbortSignal shuts the server down", async () => {
+  const controller = new AbortController();
+  const server = serve({ port: 0, signal: controller.signal });
+  using conn = await Deno.connect({ hostname: LOCAL, port: server.addr.port });
+  await until(() => server.connections === 1, "the connection");
+  controller.abort();
+  assert.equal(await readToEndAndHangUp(conn, 1_000), "ERROR Server shutting down\n");
+  await withTimeout(server.finished, 3_000, "finished");
+});
+
+async function startServe(args: string[]) {
+  const child = spawnCli(["serve", "--port", "0", ...args], ["--allow-net"]);
+  const stderr = child.stderr.getReader();
+  const text = await readStreamUntil(stderr, (t) => /Listening on [^\s]+:\d+\n/.test(t), 10_000);
+  const port = Number(/Listening on [^\s]+:(\d+)/.exec(text)![1]);
+  return { child, stderr, port };
+}
+
+Deno.test("serve exits 0 on SIGTERM after giving open games their grace, and clients get their ERROR", async () => {
+  const { child, stderr, port } = await startServe(["--grace", "1"]);
+  try {
+    using playing = await Deno.connect({ hostname: LOCAL, port });
+    using idle = await Deno.connect({ hostname: LOCAL, port });
+    await writeText(playing, "PARAMS 1 3\nNUMBER\n");
+    assert.match(await readLines(playing, 1), /^[1-3]\n$/);
+    await writeText(idle, "NUMBER\n");
+    assert.match(await readLines(idle, 1), /^ERROR No game/);
+    child.kill("SIGTERM");
+    assert.equal(await readToEndAndHangUp(idle, 2_000), "ERROR Server shutting down\n");
+    assert.equal(await readToEndAndHangUp(playing, 4_000), "ERROR Server shutting down\n");
+    const status = await withTimeout(child.status, 5_000, "the server to exit");
+    assert.equal(status.code, 0);
+    const log = await readStreamUntil(stderr, () => false, 2_000);
+    assert.match(log, /Shutting down/);
+    assert.match(log, /Server stopped/);
+  } finally {
+    await stderr.cancel();
+    await child.stdout.cancel();
+    try {
+      child.kill();
+    } catch { /* already exited */ }
+  }
+});
+
+Deno.test("serve exits at once on a second SIGINT", async () => {
+  const { child, stderr, port } = await startServe(["--grace", "60"]);
+  try {
+    using playing = await Deno.connect({ hostname: LOCAL, port });
+    await writeText(playing, "PARAMS 1 3\nNUMBER\n");
+    await readLines(playing, 1);
+    child.kill("SIGINT");
+    await readStreamUntil(stderr, (t) => t.includes("Shutting down"), 3_000);
+    child.kill("SIGINT");
+    const status = await withTimeout(child.status, 3_000, "the server to exit");
+    assert.equal(status.code, 130);
+  } finally {
+    await stderr.cancel();
+    await child.stdout.cancel();
+  }
+});
+
+const prlimit = "/usr/bin/prlimit";
+const noPrlimit = (() => {
+  try {
+    Deno.statSync(prlimit);
+    return false;
+  } catch {
+    console.log("Skipping the accept-failure test: prlimit (util-linux) is not installed");
+    return true;
+  }
+})();
+
+Deno.test({
+  name: "serve logs an accept failure (out of file descriptors) and keeps serving",
+  ignore: noPrlimit,
+}, async () => {
+  // Only the server process gets the low limit.
+  const child = new Deno.Command(prlimit, {
+    args: [
+      "--nofile=64:64",
+      Deno.execPath(),
+      "run",
+      "--no-prompt",
+      "--allow-net",
+      new URL("../main.ts", import.meta.url).pathname,
+      "serve",
+      "--port",
+      "0",
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  const stderr = child.stderr.getReader();
+  const conns: Deno.TcpConn[] = [];
+  try {
+    const text = await readStreamUntil(stderr, (t) => /Listening on [^\s]+:\d+\n/.test(t), 10_000);
+    const port = Number(/Listening on [^\s]+:(\d+)/.exec(text)![1]);
+    // Open connections until the server runs out of descriptors.
+    let log = "";
+    for (let i = 0; i < 80 && !log.includes("Accept failed"); i++) {
+      conns.push(await Deno.connect({ hostname: LOCAL, port }));
+      if (i >= 40) {
+        log += await readStreamUntil(stderr, (t) => t.includes("Accept failed"), 100).catch(() =>
+          ""
+        );
+      }
+    }
+    if (!log.includes("Accept failed")) {
+      log += await readStreamUntil(stderr, (t) => t.includes("Accept failed"), 3_000);
+    }
+    assert.match(log, /ERROR Accept failed error=.*(Too many open files|os error 24)/);
+    for (const conn of conns.splice(0)) conn.close();
+    // Once descriptors are free again, it serves.
+    using conn = await Deno.connect({ hostname: LOCAL, port });
+    await writeText(conn, "PARAMS 4 4\nNUMBER\n");
+    assert.equal(await readLines(conn, 1, 5_000), "4\n");
+  } finally {
+    for (const conn of conns) conn.close();
+    child.kill("SIGTERM");
+    await child.status;
+    await stderr.cancel();
+    await child.stdout.cancel();
+  }
+});
