@@ -168,34 +168,36 @@ Deno.test("play --connect without --allow-net exits 1 with one line, no prompt",
   assert.match(stderr, /^guess: [^\n]*net[^\n]*\n$/);
 });
 
-Deno.test("serve --port 0 listens, plays, and exits 0 on SIGTERM", async () => {
-  await using child = spawnCli(["serve", "--port", "0", "--seed", "1", "--verbose"], NET);
-  const stderr = child.stderr.getReader();
-  const stdout = new Response(child.stdout).text();
-  try {
-    const listening = await readStreamUntil(stderr, (text) => /Listening on \S+\n/.test(text));
-    const match = /^Listening on 127\.0\.0\.1:(\d+)$/m.exec(listening);
-    assert.ok(match, `no Listening line in ${JSON.stringify(listening)}`);
-    const port = Number(match[1]);
-    assert.notEqual(port, 0);
-    {
-      using conn = await withTimeout(Deno.connect({ port }), 2_000, "connecting");
-      await writeText(conn, "PARAMS 4 4\nNUMBER\nREPORT Correct\nNUMBER\nPARAMS 0 -1\n");
-      await conn.closeWrite();
-      assert.equal(await readToEnd(conn), "4\n4\n");
+for (const signal of ["SIGTERM", "SIGINT"] as const) {
+  Deno.test(`serve --port 0 listens, plays, and exits 0 on ${signal}`, async () => {
+    await using child = spawnCli(["serve", "--port", "0", "--seed", "1", "--verbose"], NET);
+    const stderr = child.stderr.getReader();
+    const stdout = new Response(child.stdout).text();
+    try {
+      const listening = await readStreamUntil(stderr, (text) => /Listening on \S+\n/.test(text));
+      const match = /^Listening on 127\.0\.0\.1:(\d+)$/m.exec(listening);
+      assert.ok(match, `no Listening line in ${JSON.stringify(listening)}`);
+      const port = Number(match[1]);
+      assert.notEqual(port, 0);
+      {
+        using conn = await withTimeout(Deno.connect({ port }), 2_000, "connecting");
+        await writeText(conn, "PARAMS 4 4\nNUMBER\nREPORT Correct\nNUMBER\nPARAMS 0 -1\n");
+        await conn.closeWrite();
+        assert.equal(await readToEnd(conn), "4\n4\n");
+      }
+      child.kill(signal);
+      const status = await withTimeout(child.status, 5_000, `serve exiting after ${signal}`);
+      const rest = await readStreamUntil(stderr, () => false);
+      assert.equal(status.code, 0);
+      assert.equal(status.signal, null);
+      assert.match(listening + rest, /^Server: 4 is Correct\b/m, "--verbose logs the seed's line");
+      assert.match(rest, new RegExp(`Received ${signal}`));
+      assert.equal(await stdout, "");
+    } finally {
+      stderr.releaseLock();
     }
-    child.kill("SIGTERM");
-    const status = await withTimeout(child.status, 5_000, "serve exiting after SIGTERM");
-    const rest = await readStreamUntil(stderr, () => false);
-    assert.equal(status.code, 0);
-    assert.equal(status.signal, null);
-    assert.match(listening + rest, /^Server: 4 is Correct\b/m, "--verbose logs the seed's line");
-    assert.match(rest, /SIGTERM/);
-    assert.equal(await stdout, "");
-  } finally {
-    stderr.releaseLock();
-  }
-});
+  });
+}
 
 Deno.test("serve --help and play --help and --help exit 0 with usage on stdout", async () => {
   const runs = await Promise.all([
