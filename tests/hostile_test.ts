@@ -280,8 +280,9 @@ Deno.test("an AbortSignal shuts the server down", async () => {
 async function startServe(args: string[]) {
   const child = spawnCli(["serve", "--port", "0", ...args], ["--allow-net"]);
   const stderr = child.stderr.getReader();
-  const text = await readStreamUntil(stderr, (t) => /Listening on [^\s]+:\d+\n/.test(t), 10_000);
-  const port = Number(/Listening on [^\s]+:(\d+)/.exec(text)![1]);
+  // Text or JSON: the port is what follows the last colon of the address.
+  const text = await readStreamUntil(stderr, (t) => /Listening on \S+:\d+.*\n/.test(t), 10_000);
+  const port = Number(/Listening on \S+:(\d+)/.exec(text)![1]);
   return { child, stderr, port };
 }
 
@@ -389,6 +390,38 @@ Deno.test({
     for (const conn of conns) conn.close();
     child.kill("SIGTERM");
     await child.status;
+    await stderr.cancel();
+    await child.stdout.cancel();
+  }
+});
+
+Deno.test("serve --log-format json logs start, limit hits and stop as one JSON object per line", async () => {
+  const { child, stderr, port } = await startServe([
+    "--log-format",
+    "json",
+    "--max-line-bytes",
+    "16",
+  ]);
+  try {
+    {
+      using conn = await Deno.connect({ hostname: LOCAL, port });
+      await writeText(conn, "X".repeat(100) + "\r\n\u001b[31mforged log line\n");
+      assert.equal(
+        await readToEndAndHangUp(conn),
+        "ERROR Line too long: the limit is 16 bytes, closing\n",
+      );
+    }
+    child.kill("SIGTERM");
+    assert.equal((await withTimeout(child.status, 5_000, "the server to exit")).code, 0);
+    const log = await readStreamUntil(stderr, () => false, 2_000);
+    const lines = log.trim().split("\n");
+    const records = lines.map((line) => JSON.parse(line));
+    assert.ok(records.every((r) => typeof r.time === "string" && typeof r.level === "string"));
+    const messages = records.map((r) => `${r.level} ${r.msg}`);
+    assert.ok(messages.includes("warn Line too long, closing"), messages.join("\n"));
+    assert.ok(messages.includes("info Server stopped"), messages.join("\n"));
+    assert.ok(!log.includes("forged"), "client bytes reached the log");
+  } finally {
     await stderr.cancel();
     await child.stdout.cancel();
   }
