@@ -450,6 +450,8 @@ export function serve(options: ServeOptions = {}): GuessServer {
         refusal.finally(() => refusals.delete(refusal));
         continue;
       }
+      // Replies are tiny and each one is awaited by its client: never hold one for Nagle.
+      conn.setNoDelay(true);
       const connection = new Connection(nextId++, conn, {
         ...options,
         maxLineBytes: settings.maxLineBytes,
