@@ -126,8 +126,23 @@ function writeAll(stream: typeof Deno.stdout, line: string): void {
 }
 
 function parse<T extends ParseArgsOptionsConfig>(command: string, args: string[], options: T) {
+  // parseArgs takes `--seed -5` for two options; join a negative number to its option.
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const name = args[i].startsWith("--") ? args[i].slice(2) : undefined;
+    if (name && options[name]?.type === "string" && /^-[0-9]/.test(args[i + 1] ?? "")) {
+      joined.push(`${args[i]}=${args[++i]}`);
+    } else {
+      joined.push(args[i]);
+    }
+  }
   try {
-    return parseArgs({ args, options, strict: true as const, allowPositionals: false as const });
+    return parseArgs({
+      args: joined,
+      options,
+      strict: true as const,
+      allowPositionals: false as const,
+    });
   } catch (cause) {
     const message = cause instanceof Error ? cause.message.replace(/\.$/, "") : String(cause);
     throw new UsageError(message.charAt(0).toUpperCase() + message.slice(1), command, { cause });

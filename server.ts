@@ -585,6 +585,8 @@ function streamTransport(
       return bytes.length;
     },
     closeWrite() {
+      // In memory there is no reset to guard against: end both directions now.
+      reader.cancel(new ProtocolError("Server closed the connection")).catch(() => {});
       return writer.close();
     },
     close() {

@@ -7,7 +7,7 @@ prints in English as in the book. Two additions for testing, marked NOT SEED:
 the command line (which side to run, the port, the games) and the seeding of
 `random`, so a run can be replayed.
 
-    python3 interop/seed.py server PORT [SEED]
+    python3 interop/seed.py server PORT [SEED]    (PORT 0: any free port, printed)
     python3 interop/seed.py client PORT [LOWER,UPPER,SECRET ...]
 """
 
@@ -183,14 +183,22 @@ async def run_async_client(address, games):
     return results
 
 
+async def announce_and_serve(address):  # NOT SEED: run_async_server, saying when it listens
+    server = await asyncio.start_server(
+        handle_async_connection, *address)
+    host, port = server.sockets[0].getsockname()[:2]
+    print(f'Listening on {host}:{port}', file=sys.stderr, flush=True)
+    async with server:
+        await server.serve_forever()
+
+
 def main(argv):  # NOT SEED: the command line
     role, port = argv[1], int(argv[2])
     address = ('127.0.0.1', port)
     if role == 'server':
         if len(argv) > 3:
             random.seed(int(argv[3]))
-        print(f'Listening on 127.0.0.1:{port}', file=sys.stderr, flush=True)
-        asyncio.run(run_async_server(address))
+        asyncio.run(announce_and_serve(address))
     elif role == 'client':
         specs = argv[3:] or ['1,5,3', '10,15,12']
         games = [tuple(int(x) for x in spec.split(',')) for spec in specs]
