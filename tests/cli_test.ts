@@ -117,6 +117,16 @@ Deno.test("play --game repeated and --count set the games and the guesses per ga
   assert.equal(stdout, seedOutput(games, (i) => guesses[i], true));
 });
 
+Deno.test("play takes negative numbers as option values, with or without =", async () => {
+  const spaced = await runCli(["play", "--seed", "-7", "--game", "-3,5,-1", "--count", "9"]);
+  const joined = await runCli(["play", "--seed=-7", "--game=-3,5,-1", "--count=9"]);
+  assert.equal(spaced.stderr, "");
+  assert.equal(spaced.code, 0);
+  assert.match(spaced.stdout, /Guess a number between -3 and 5! Shhhhh, it's -1\./);
+  assert.match(spaced.stdout, /^Client: -1 is Correct$/m);
+  assert.equal(spaced.stdout, joined.stdout);
+});
+
 Deno.test("play --count 1 asks one number per game", async () => {
   const { code, stdout } = await runCli(["play", "--count", "1"]);
   assert.equal(code, 0);
