@@ -194,6 +194,9 @@ const READ_BUFFER = 4096;
 
 const encoder = new TextEncoder();
 const LF = 0x0a;
+const CR = 0x0d;
+const MINUS = 0x2d;
+const ZERO = 0x30;
 
 /** Everything a run shares: counters, the histogram, the open sockets, the stop. */
 class Run {
@@ -211,10 +214,12 @@ class Run {
   /** Resolves when the run stops. */
   readonly stopping = this.#stop.promise;
 
-  record(sentAt: number, receivedAt: number): void {
-    this.roundTrips++;
+  /** Counts `count` round trips whose replies all arrived at `receivedAt`. */
+  record(sentAt: number, receivedAt: number, count = 1): void {
+    this.roundTrips += count;
     // Microseconds, at least 1: the histogram cannot hold 0.
-    this.histogram.recordValue(Math.max(1, Math.round((receivedAt - sentAt) * 1000)));
+    const micros = Math.max(1, Math.round((receivedAt - sentAt) * 1000));
+    this.histogram.recordValueWithCount(micros, count);
   }
 
   fail(error: unknown): void {
@@ -257,8 +262,10 @@ class Run {
 }
 
 /**
- * Reads reply lines from a socket into one reused buffer. Lines are at most
- * {@linkcode MAX_LINE_BYTES} long.
+ * Reads replies from a socket into one reused buffer. Lines are at most
+ * {@linkcode MAX_LINE_BYTES} long. Short plain numbers are parsed straight
+ * from the bytes; anything else goes through {@linkcode parseReply}, so the
+ * rules are the client's.
  */
 class ReplyReader {
   readonly #conn: Deno.Conn;
@@ -277,22 +284,46 @@ class ReplyReader {
     return this.#end - this.#start;
   }
 
-  /** The next complete reply, or `undefined` when more bytes are needed. */
-  line(): string | undefined {
+  /**
+   * The next reply, checked to be a number in 1..range, or `undefined` when
+   * more bytes are needed.
+   *
+   * @throws {ServerError} For an `ERROR` reply.
+   * @throws {ProtocolError} For any other reply that is not such a number.
+   */
+  number(range: number): number | undefined {
     const buffer = this.#buffer;
-    const newline = buffer.subarray(this.#start, this.#end).indexOf(LF);
-    if (newline === -1) {
-      if (this.#end - this.#start > MAX_LINE_BYTES) {
+    const start = this.#start;
+    const end = this.#end;
+    const negative = start < end && buffer[start] === MINUS;
+    const first = negative ? start + 1 : start;
+    let value = 0;
+    let digits = true;
+    let i = first;
+    for (; i < end; i++) {
+      const digit = buffer[i] - ZERO;
+      if (digit >= 0 && digit <= 9) value = value * 10 + digit;
+      else if (buffer[i] === LF) break;
+      else digits = false;
+    }
+    if (i === end) {
+      if (end - start > MAX_LINE_BYTES) {
         throw new ProtocolError(`Reply line over ${MAX_LINE_BYTES} bytes`);
       }
       return undefined;
     }
-    let end = this.#start + newline;
-    const next = end + 1;
-    if (end > this.#start && buffer[end - 1] === 0x0d) end--;
-    const text = decodeLine(buffer.subarray(this.#start, end));
-    this.#start = next;
-    return text;
+    this.#start = i + 1;
+    // Up to 15 digits is always a safe integer; the rest takes the long way.
+    if (!digits || i === first || i - first > 15) {
+      const line = buffer.subarray(start, buffer[i - 1] === CR ? i - 1 : i);
+      value = replyNumber(decodeLine(line));
+    } else if (negative) {
+      value = -value;
+    }
+    if (value < 1 || value > range) {
+      throw new ProtocolError(`Reply ${value} is outside the game's range [1, ${range}]`);
+    }
+    return value;
   }
 
   /** Reads more bytes. */
@@ -345,27 +376,29 @@ async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
   while (offset < bytes.length) offset += await conn.write(bytes.subarray(offset));
 }
 
-/** Waits for one reply and checks it is a number in 1..range. */
-async function reply(reader: ReplyReader, range: number): Promise<number> {
-  let line = reader.line();
-  while (line === undefined) {
-    await reader.fill();
-    line = reader.line();
-  }
+/** A reply line as the client reads it: the number, or the error it is. */
+function replyNumber(line: string): number {
   const parsed = parseReply(line);
   switch (parsed.type) {
     case "error":
       throw new ServerError(parsed.message);
     case "number":
-      if (parsed.value < 1 || parsed.value > range) {
-        throw new ProtocolError(`Reply ${parsed.value} is outside the game's range [1, ${range}]`);
-      }
       return parsed.value;
     default: {
       const unknown: never = parsed;
       throw new ProtocolError(`Unknown reply ${JSON.stringify(unknown)}`);
     }
   }
+}
+
+/** Waits for one reply and checks it is a number in 1..range. */
+async function reply(reader: ReplyReader, range: number): Promise<number> {
+  let value = reader.number(range);
+  while (value === undefined) {
+    await reader.fill();
+    value = reader.number(range);
+  }
+  return value;
 }
 
 function expectNothingMore(reader: ReplyReader): void {
@@ -416,11 +449,18 @@ async function pipeline(
     await writeAll(conn, fresh ? bytes.startBatch : bytes.batch);
     const sentAt = performance.now();
     inGame = fresh ? depth : inGame + depth;
+    // Replies that came in one read share a latency: record them together.
+    let arrived = 0;
     for (let i = 0; i < depth; i++) {
-      await reply(reader, range);
-      if (run.stopped) return;
-      run.record(sentAt, reader.receivedAt);
+      while (reader.number(range) === undefined) {
+        if (arrived > 0) run.record(sentAt, reader.receivedAt, arrived);
+        arrived = 0;
+        await reader.fill();
+        if (run.stopped) return;
+      }
+      arrived++;
     }
+    run.record(sentAt, reader.receivedAt, arrived);
     expectNothingMore(reader);
   }
 }
@@ -446,7 +486,7 @@ async function slot(
   bytes: Script,
 ): Promise<void> {
   while (!run.stopped) {
-    let conn: Deno.Conn | undefined;
+    let conn: Deno.TcpConn | undefined;
     try {
       const connecting = Deno.connect({ hostname, port });
       conn = await Promise.race([connecting, run.stopping.then(() => undefined)]);
@@ -462,6 +502,8 @@ async function slot(
     }
     run.add(conn);
     try {
+      // Like the client: each write is a whole request, send it at once.
+      conn.setNoDelay(true);
       switch (mode.type) {
         case "game":
           await playGames(conn, run, range, bytes);
