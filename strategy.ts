@@ -5,6 +5,7 @@
  * @module
  */
 
+import { BisectStrategy } from "./bisect.ts";
 import type { Decision } from "./protocol.ts";
 
 /**
@@ -128,7 +129,7 @@ export interface Strategy {
  * console.assert(STRATEGIES.includes("random"));
  * ```
  */
-export const STRATEGIES = ["random"] as const;
+export const STRATEGIES = ["random", "bisect"] as const;
 
 /**
  * A strategy's name: one of {@linkcode STRATEGIES}.
@@ -166,6 +167,8 @@ export function createStrategy(
   switch (name) {
     case "random":
       return new RandomStrategy(lower, upper, rng);
+    case "bisect":
+      return new BisectStrategy(lower, upper);
     default: {
       const unknown: never = name;
       throw new RangeError(`Unknown strategy ${unknown}`);
