@@ -92,13 +92,23 @@ const PLAY_HELP = `Usage: guess play [options]
 
 Plays games as the seed's client does and prints what happens. Without --connect the
 server runs in this process over in-memory streams, so no permissions are needed.
+With --human you think of a number and the server guesses it; with --games K it plays
+K games with random secrets and prints how many guesses they took.
 
 Options:
   --connect HOST:PORT       Play a remote server instead (needs --allow-net)
   --game LOWER,UPPER,SECRET A game to play; repeat for more (default: 1,5,3 and 10,15,12)
-  --count N                 Most guesses per game (default 5)
+  --count N                 Most guesses per game (default 5; with --games 10000)
   --strategy S              In-process server's strategy: ${STRATEGIES.join(", ")} (default random)
-  --seed N                  In-process server's seed, to replay a game (default: random)
+  --seed N                  In-process server's seed, to replay a game; with --games also
+                            the secrets' seed (default: random, printed with --games)
+  --human                   You keep the secret: answer each 'My guess: N' line with
+                            w (warmer), c (colder), u (unsure) or y (yes), one per line;
+                            end of input or Ctrl-C abandons the game
+  --games K                 Play K games with random secrets; print the mean, median and
+                            worst number of guesses and a histogram
+  --range LOWER,UPPER       The range of --human and --games (default 1,100)
+  --json                    With --games: the statistics as one JSON line
   -h, --help                Show this help
 `;
 
@@ -269,28 +279,115 @@ async function playCommand(args: string[], io: Io): Promise<number> {
     count: { type: "string" },
     strategy: { type: "string" },
     seed: { type: "string" },
+    human: { type: "boolean" },
+    games: { type: "string" },
+    range: { type: "string" },
+    json: { type: "boolean" },
     help: { type: "boolean", short: "h" },
   });
   if (values.help) {
     io.out(PLAY_HELP);
     return 0;
   }
+  const mode = values.human ? "--human" : values.games !== undefined ? "--games" : undefined;
+  const conflicts: [unknown, string][] = [
+    [values.human && values.games !== undefined, "--human and --games exclude each other"],
+    [mode && values.game !== undefined, `--game applies to the seed's demo, not ${mode}`],
+    [!mode && values.range !== undefined, "--range applies to --human and --games"],
+    [values.json && mode !== "--games", "--json applies to --games"],
+    [mode === "--human" && values.count !== undefined, "--count does not apply to --human"],
+  ];
+  const conflict = conflicts.find(([bad]) => bad);
+  if (conflict) throw new UsageError(conflict[1], "play");
   const games = values.game?.map(gameSpec) ?? DEMO_GAMES;
-  const count = values.count === undefined ? 5 : integer("play", "count", values.count, 1, 1e9);
+  const defaultCount = mode === "--games" ? 10_000 : 5;
+  const count = values.count === undefined
+    ? defaultCount
+    : integer("play", "count", values.count, 1, 1e9);
   const remote = values.connect === undefined ? undefined : hostPort(values.connect);
   const options = { strategy: strategy("play", values.strategy), seed: seed("play", values.seed) };
-  if (remote && (values.strategy !== undefined || values.seed !== undefined)) {
+  // With --games the seed also picks the secrets, so it means something with --connect too.
+  if (remote && (values.strategy !== undefined || (values.seed !== undefined && !values.games))) {
     throw new UsageError(
       "--strategy and --seed apply to the in-process server, not --connect",
       "play",
     );
   }
+  let lower = 1, upper = 100;
+  if (values.range !== undefined) {
+    const parts = values.range.split(",");
+    [lower, upper] = parts.map(Number);
+    if (
+      parts.length !== 2 || !parts.every((part) => INTEGER.test(part)) ||
+      !Number.isSafeInteger(lower) || !Number.isSafeInteger(upper) || lower > upper
+    ) {
+      throw new UsageError(
+        `--range needs LOWER,UPPER, safe integers with LOWER <= UPPER, got "${values.range}"`,
+        "play",
+      );
+    }
+  }
+  const rounds = values.games === undefined
+    ? 0
+    : integer("play", "games", values.games, 1, 1_000_000);
+  const gamesSeed = options.seed ?? crypto.getRandomValues(new Uint32Array(1))[0];
+
   await using table = remote ? await openRemote(remote.hostname, remote.port) : openInProcess({
     ...options,
+    seed: mode === "--games" ? gamesSeed : options.seed,
     onEvent(event) {
-      if (event.type === "report") io.out(`Server: ${event.guess} is ${event.decision}`);
+      if (event.type === "report" && !mode) io.out(`Server: ${event.guess} is ${event.decision}`);
     },
   });
+  if (mode === "--human") {
+    const { playHuman } = await import("./human.ts");
+    const controller = new AbortController();
+    const onInterrupt = () => controller.abort();
+    Deno.addSignalListener("SIGINT", onInterrupt);
+    try {
+      const result = await playHuman(table, {
+        lower,
+        upper,
+        input: Deno.stdin.readable,
+        print: io.out,
+        // A prompt without a newline only for a person at a terminal, not for scripts.
+        prompt: io === stdio && Deno.stdin.isTerminal()
+          ? (text) => void Deno.stdout.writeSync(encoder.encode(text))
+          : undefined,
+        signal: controller.signal,
+      });
+      switch (result.type) {
+        case "won":
+          return 0;
+        case "abandoned":
+          return result.interrupted ? 130 : 0;
+        case "contradiction":
+          return 1;
+        default: {
+          const unknown: never = result;
+          throw new Error(`Unknown result ${JSON.stringify(unknown)}`);
+        }
+      }
+    } finally {
+      Deno.removeSignalListener("SIGINT", onInterrupt);
+    }
+  }
+  if (mode === "--games") {
+    const { formatSummary, playGames, summarize, summaryJson } = await import("./stats.ts");
+    const tally = await playGames(table, { lower, upper, games: rounds, count, seed: gamesSeed });
+    const summary = summarize(tally);
+    const by = remote ? `the server at ${values.connect}` : options.strategy;
+    if (values.json) {
+      const info = { strategy: remote ? null : options.strategy, lower, upper, seed: gamesSeed };
+      io.out(summaryJson(summary, { ...info, count }));
+    } else {
+      const heading =
+        `${rounds} game${rounds === 1 ? "" : "s"} of ${by} over [${lower}, ${upper}]` +
+        `, seed ${gamesSeed}`;
+      for (const line of formatSummary(summary, heading, count)) io.out(line);
+    }
+    return 0;
+  }
   await playDemo(table, games, count, io.out);
   return 0;
 }
