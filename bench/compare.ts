@@ -42,6 +42,8 @@ interface Scenario {
   readonly seconds?: number;
   /** Measure memory (RSS over start) instead of warming up first. */
   readonly memory: boolean;
+  /** Also run `bench/epoll_client.c` (1000 connections), when a C compiler exists. */
+  readonly epoll?: boolean;
 }
 
 const SCENARIOS: readonly Scenario[] = [
@@ -62,6 +64,7 @@ const SCENARIOS: readonly Scenario[] = [
     title: "Games over 1..100, 1000 connections at once",
     args: ["--connections", "1000"],
     memory: false,
+    epoll: true,
   },
   {
     name: "idle",
@@ -90,9 +93,23 @@ interface Measurement {
    * (1 = fully). Busy minus our process's share is other people's work: noise.
    */
   readonly coreBusy: readonly number[];
+  /** The same load from `bench/epoll_client.c`, right after, on the same server. */
+  readonly epoll?: EpollResult;
+}
+
+/** What `bench/epoll_client.c` prints. */
+interface EpollResult {
+  readonly roundTripsPerSecond: number;
+  readonly errors: number;
+  readonly latency: { p50: number; p90: number; p99: number; max: number; mean: number };
+  /** Connections whose first reply came more than 1 s after the start. */
+  readonly firstReplyAfter1s: number;
+  /** Connections that never got a reply. */
+  readonly neverAnswered: number;
 }
 
 const pinned = await hasTaskset() && navigator.hardwareConcurrency >= 2;
+let epollClient: string | undefined;
 
 function pin(cpu: number, command: string[]): string[] {
   return pinned ? ["taskset", "-c", String(cpu), ...command] : command;
@@ -245,6 +262,33 @@ async function load(port: number, args: readonly string[], seconds: number): Pro
   return JSON.parse(text) as LoadResult;
 }
 
+/** Compiles bench/epoll_client.c into a temporary directory, if a C compiler exists. */
+async function buildEpollClient(): Promise<string | undefined> {
+  const binary = `${Deno.makeTempDirSync({ prefix: "guess-bench-" })}/epoll_client`;
+  try {
+    const { success } = await new Deno.Command("cc", {
+      args: ["-O2", "-o", binary, `${ROOT}bench/epoll_client.c`],
+      stdout: "null",
+      stderr: "inherit",
+    }).output();
+    return success ? binary : undefined;
+  } catch {
+    return undefined; // No cc.
+  }
+}
+
+async function epollLoad(binary: string, port: number, seconds: number): Promise<EpollResult> {
+  const command = pin(1, [binary, String(port), "1000", String(seconds)]);
+  const script = `ulimit -n "$(ulimit -Hn)"; exec "$@"`;
+  const output = await new Deno.Command("sh", {
+    args: ["-c", script, "sh", ...command],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  return JSON.parse(new TextDecoder().decode(output.stdout)) as EpollResult;
+}
+
 async function measure(
   scenario: Scenario,
   server: ServerName,
@@ -270,15 +314,20 @@ async function measure(
   const coreBusy = cpuTimes().map((after, i) =>
     (after.busy - coresBefore[i].busy) / (after.total - coresBefore[i].total)
   );
+  const serverCpu = (cpuSeconds(running.pid) - cpuBefore) / result.seconds;
+  const epoll = scenario.epoll && epollClient !== undefined
+    ? await epollLoad(epollClient, port, scenario.seconds ?? seconds)
+    : undefined;
   return {
     scenario: scenario.name,
     server,
     result,
-    serverCpu: (cpuSeconds(running.pid) - cpuBefore) / result.seconds,
+    serverCpu,
     loadCpu: result.cpuSeconds / result.seconds,
     startRss,
     peakRss,
     coreBusy,
+    epoll,
   };
 }
 
@@ -306,13 +355,22 @@ function core(share: number, busy: number | undefined): string {
 
 /** The number a scenario is judged by, and its unit; higher is better unless `lower`. */
 function headline(scenario: Scenario, m: Measurement) {
+  return metrics(scenario, m)[0];
+}
+
+/** What a measurement is judged by, first the headline; lower is better when `lower`. */
+function metrics(scenario: Scenario, m: Measurement) {
   switch (scenario.name) {
-    case "c1000":
-      return { value: m.result.latency.p99, unit: "p99 ms", lower: true };
+    case "c1000": {
+      const loadgen = { value: m.result.latency.p99, unit: "p99 ms, loadgen.ts", lower: true };
+      return m.epoll === undefined
+        ? [loadgen]
+        : [{ value: m.epoll.latency.p99, unit: "p99 ms, C epoll client", lower: true }, loadgen];
+    }
     case "idle":
-      return { value: (m.peakRss - m.startRss) / 1024, unit: "MiB RSS over start", lower: true };
+      return [{ value: (m.peakRss - m.startRss) / 1024, unit: "MiB RSS over start", lower: true }];
     default:
-      return { value: m.result.roundTripsPerSecond, unit: "round trips/s", lower: false };
+      return [{ value: m.result.roundTripsPerSecond, unit: "round trips/s", lower: false }];
   }
 }
 
@@ -344,21 +402,23 @@ function table(
     `|---|---|${servers.map(() => "---:").join("|")}|---:|---:|---|`,
   ];
   for (const scenario of scenarios) {
-    const value = (server: ServerName) => {
-      const m = results.get(`${scenario.name}/${server}`);
-      return m === undefined ? undefined : headline(scenario, m).value;
-    };
     const some = servers.map((s) => results.get(`${scenario.name}/${s}`)).find(Boolean);
     if (!some) continue;
-    const cells = servers.map((s) => {
-      const v = value(s);
-      return v === undefined ? "-" : format(v);
-    });
-    lines.push(
-      `| ${scenario.title} | ${headline(scenario, some).unit} | ${cells.join(" | ")} | ${
-        ratio(value("ours"), value("floor"))
-      } | ${ratio(value("ours"), value("seed"))} | ${TARGETS[scenario.name]} |`,
-    );
+    for (const [row, { unit }] of metrics(scenario, some).entries()) {
+      const value = (server: ServerName) => {
+        const m = results.get(`${scenario.name}/${server}`);
+        return m === undefined ? undefined : metrics(scenario, m)[row]?.value;
+      };
+      const cells = servers.map((s) => {
+        const v = value(s);
+        return v === undefined ? "-" : format(v);
+      });
+      lines.push(
+        `| ${row === 0 ? scenario.title : ""} | ${unit} | ${cells.join(" | ")} | ${
+          ratio(value("ours"), value("floor"))
+        } | ${ratio(value("ours"), value("seed"))} | ${row === 0 ? TARGETS[scenario.name] : ""} |`,
+      );
+    }
   }
   lines.push(
     "",
@@ -380,6 +440,29 @@ function table(
         } | ${r.roundTrips === 0 ? "-" : format(m.serverCpu * r.seconds * 1e6 / r.roundTrips)} | ${
           format(m.startRss / 1024)
         } | ${format(m.peakRss / 1024)} |`,
+      );
+    }
+  }
+  const epolls = scenarios.flatMap((scenario) =>
+    servers.flatMap((server) => {
+      const epoll = results.get(`${scenario.name}/${server}`)?.epoll;
+      return epoll ? [{ scenario, server, epoll }] : [];
+    })
+  );
+  if (epolls.length > 0) {
+    lines.push(
+      "",
+      "| scenario (C epoll client) | server | round trips/s | p50 ms | p90 ms | p99 ms | max ms | mean ms | first reply after 1 s | never answered | errors |",
+      "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    );
+    for (const { scenario, server, epoll: e } of epolls) {
+      const l = e.latency;
+      lines.push(
+        `| ${scenario.name} | ${server} | ${format(e.roundTripsPerSecond)} | ${format(l.p50)} | ${
+          format(l.p90)
+        } | ${format(l.p99)} | ${format(l.max)} | ${
+          format(l.mean)
+        } | ${e.firstReplyAfter1s} | ${e.neverAnswered} | ${e.errors} |`,
       );
     }
   }
@@ -412,6 +495,10 @@ if (import.meta.main) {
     Deno.stderr,
     pinned ? "Servers on CPU 0, load generator on CPU 1" : "No taskset: processes not pinned",
   );
+  if (scenarios.some((s) => s.epoll)) {
+    epollClient = await buildEpollClient();
+    if (!epollClient) say(Deno.stderr, "No C compiler: c1000 is measured by loadgen.ts alone");
+  }
   const all: Measurement[] = [];
   const results = new Map<string, Measurement>();
   for (const scenario of scenarios) {
@@ -421,8 +508,8 @@ if (import.meta.main) {
         const m = await measure(scenario, server, seconds);
         say(
           Deno.stderr,
-          `${scenario.name} ${server}: ${format(headline(scenario, m).value)} ${
-            headline(scenario, m).unit
+          `${scenario.name} ${server}: ${
+            metrics(scenario, m).map(({ value, unit }) => `${format(value)} ${unit}`).join(", ")
           } (server core ${core(m.serverCpu, m.coreBusy[0])}, load core ${
             core(m.loadCpu, m.coreBusy[1])
           }, errors ${m.result.errors})`,
@@ -440,4 +527,7 @@ if (import.meta.main) {
   }
   say(Deno.stdout, table(scenarios, servers, results));
   if (values.json) await Deno.writeTextFile(values.json, JSON.stringify(all, null, 2));
+  if (epollClient) {
+    Deno.removeSync(epollClient.slice(0, epollClient.lastIndexOf("/")), { recursive: true });
+  }
 }

@@ -1,0 +1,201 @@
+/*
+ * A second load generator, in C, for the 1000-connection latency scenario
+ * only. loadgen.ts runs on Deno, and under that many busy sockets Deno's event
+ * loop serves some connections for seconds while others wait (see
+ * BENCHMARKS.md); its p99 then measures itself. This client is one epoll
+ * loop: every reply is handled in the order the kernel reports it.
+ *
+ * It plays the same games as loadgen.ts (PARAMS 1 R, NUMBER, judged REPORTs,
+ * PARAMS 0 -1 after Correct), checks every reply is a number in 1..R, and
+ * prints one JSON line. bench/compare.ts compiles it with `cc -O2` when a C
+ * compiler exists.
+ *
+ *     cc -O2 -o /tmp/epoll_client bench/epoll_client.c
+ *     /tmp/epoll_client PORT CONNECTIONS SECONDS [RANGE]
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct {
+  int fd;
+  int open;          /* connected and playing */
+  long secret, previous, guesses, round_trips;
+  double sent_at, first_reply_at;
+  char buffer[256];
+  int length;
+} Conn;
+
+static long range = 100;
+static long errors, games, samples, capacity;
+static float *latencies; /* milliseconds */
+static char start_game[64], again[96];
+
+static double now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+static void fail(Conn *c, int epoll) {
+  errors++;
+  epoll_ctl(epoll, EPOLL_CTL_DEL, c->fd, 0);
+  close(c->fd);
+  c->open = 0;
+}
+
+static void send_text(Conn *c, const char *text, int epoll) {
+  size_t n = strlen(text);
+  c->sent_at = now();
+  if (write(c->fd, text, n) != (ssize_t)n) fail(c, epoll);
+}
+
+static void new_game(Conn *c) {
+  c->secret = 1 + random() % range;
+  c->previous = -1;
+  c->guesses = 0;
+}
+
+/* One reply line: judge it like the client does and send the next command. */
+static void on_reply(Conn *c, const char *line, double at, int epoll) {
+  char *end;
+  long guess = strtol(line, &end, 10);
+  if (end == line || *end != '\0' || guess < 1 || guess > range) {
+    fail(c, epoll);
+    return;
+  }
+  if (samples < capacity) latencies[samples++] = (float)((at - c->sent_at) * 1000);
+  if (c->round_trips++ == 0) c->first_reply_at = at;
+  long distance = labs(guess - c->secret);
+  if (distance == 0) {
+    games++;
+    new_game(c);
+    send_text(c, again, epoll);
+    return;
+  }
+  if (++c->guesses >= range) {
+    fail(c, epoll); /* a game over 1..R takes at most R guesses */
+    return;
+  }
+  const char *decision = c->previous < 0         ? "Unsure"
+                         : distance < c->previous ? "Warmer"
+                         : distance > c->previous ? "Colder"
+                                                  : "Unsure";
+  c->previous = distance;
+  char command[48];
+  snprintf(command, sizeof command, "REPORT %s\nNUMBER\n", decision);
+  send_text(c, command, epoll);
+}
+
+static int by_value(const void *a, const void *b) {
+  float x = *(const float *)a, y = *(const float *)b;
+  return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 4) {
+    fprintf(stderr, "usage: %s PORT CONNECTIONS SECONDS [RANGE]\n", argv[0]);
+    return 2;
+  }
+  int port = atoi(argv[1]), count = atoi(argv[2]);
+  double seconds = atof(argv[3]);
+  if (argc > 4) range = atol(argv[4]);
+  snprintf(start_game, sizeof start_game, "PARAMS 1 %ld\nNUMBER\n", range);
+  snprintf(again, sizeof again, "REPORT Correct\nPARAMS 0 -1\n%s", start_game);
+  capacity = 50 * 1000 * 1000;
+  latencies = malloc(capacity * sizeof *latencies);
+  Conn *conns = calloc(count, sizeof *conns);
+  int epoll = epoll_create1(0);
+  struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons(port)};
+  inet_pton(AF_INET, "127.0.0.1", &address.sin_addr);
+  srandom(1);
+
+  double start = now();
+  for (int i = 0; i < count; i++) {
+    Conn *c = &conns[i];
+    int one = 1;
+    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (connect(c->fd, (struct sockaddr *)&address, sizeof address) < 0 && errno != EINPROGRESS) {
+      errors++;
+      close(c->fd);
+      continue;
+    }
+    /* Writable means connected: then send the first command. */
+    struct epoll_event event = {.events = EPOLLOUT, .data.ptr = c};
+    epoll_ctl(epoll, EPOLL_CTL_ADD, c->fd, &event);
+    c->length = -1;
+  }
+
+  struct epoll_event events[1024];
+  while (now() - start < seconds) {
+    int ready = epoll_wait(epoll, events, 1024, 50);
+    double at = now();
+    for (int i = 0; i < ready; i++) {
+      Conn *c = events[i].data.ptr;
+      if (c->length < 0) {
+        int error = 0;
+        socklen_t size = sizeof error;
+        getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &error, &size);
+        if (error) {
+          fail(c, epoll);
+          continue;
+        }
+        struct epoll_event event = {.events = EPOLLIN, .data.ptr = c};
+        epoll_ctl(epoll, EPOLL_CTL_MOD, c->fd, &event);
+        c->length = 0;
+        c->open = 1;
+        new_game(c);
+        send_text(c, start_game, epoll);
+        continue;
+      }
+      ssize_t n = read(c->fd, c->buffer + c->length, sizeof c->buffer - 1 - c->length);
+      if (n <= 0) {
+        if (n < 0 && errno == EAGAIN) continue;
+        fail(c, epoll);
+        continue;
+      }
+      c->length += n;
+      c->buffer[c->length] = '\0';
+      char *newline = strchr(c->buffer, '\n');
+      if (newline == NULL) {
+        if (c->length >= (int)sizeof c->buffer - 1) fail(c, epoll);
+        continue;
+      }
+      if (newline != c->buffer + c->length - 1) {
+        fail(c, epoll); /* more than the one reply asked for */
+        continue;
+      }
+      *newline = '\0';
+      c->length = 0;
+      on_reply(c, c->buffer, at, epoll);
+    }
+  }
+  double elapsed = now() - start;
+
+  long never = 0, late = 0;
+  for (int i = 0; i < count; i++) {
+    if (conns[i].round_trips == 0) never++;
+    else if (conns[i].first_reply_at - start > 1.0) late++;
+  }
+  qsort(latencies, samples, sizeof *latencies, by_value);
+  double total = 0;
+  for (long i = 0; i < samples; i++) total += latencies[i];
+#define AT(p) (samples ? latencies[(long)((samples - 1) * (p))] : 0.0)
+  printf("{\"connections\":%d,\"seconds\":%.3f,\"roundTrips\":%ld,\"roundTripsPerSecond\":%.0f,"
+         "\"games\":%ld,\"errors\":%ld,\"latency\":{\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,"
+         "\"max\":%.3f,\"mean\":%.3f},\"firstReplyAfter1s\":%ld,\"neverAnswered\":%ld}\n",
+         count, elapsed, samples, samples / elapsed, games, errors, AT(0.5), AT(0.9), AT(0.99),
+         samples ? latencies[samples - 1] : 0.0, samples ? total / samples : 0.0, late, never);
+  return 0;
+}
