@@ -21,6 +21,8 @@
  *   --only LIST     Scenarios, comma-separated: game,pipeline,c1000,idle (default all)
  *   --servers LIST  Servers, comma-separated: ours,floor,seed (default all)
  *   --json FILE     Also write every measurement to FILE
+ *   --ours-flag F   An extra `deno run` flag for our server, repeatable, e.g.
+ *                   --ours-flag=--v8-flags=--max-semi-space-size=4
  *
  * @module
  */
@@ -130,6 +132,9 @@ function freePort(): number {
   return listener.addr.port;
 }
 
+/** Extra `deno run` flags for our server (--ours-flag). */
+let oursFlags: string[] = [];
+
 function serverCommand(server: ServerName, port: number): string[] {
   switch (server) {
     case "ours":
@@ -137,6 +142,7 @@ function serverCommand(server: ServerName, port: number): string[] {
         DENO,
         "run",
         "--allow-net",
+        ...oursFlags,
         `${ROOT}main.ts`,
         "serve",
         "--port",
@@ -478,9 +484,11 @@ if (import.meta.main) {
       only: { type: "string" },
       servers: { type: "string" },
       json: { type: "string" },
+      "ours-flag": { type: "string", multiple: true },
     },
     strict: true,
   });
+  oursFlags = values["ours-flag"] ?? [];
   const seconds = Number(values.duration);
   const rounds = Number(values.rounds);
   if (!Number.isInteger(seconds) || seconds < 1 || !Number.isInteger(rounds) || rounds < 1) {
@@ -495,6 +503,7 @@ if (import.meta.main) {
     Deno.stderr,
     pinned ? "Servers on CPU 0, load generator on CPU 1" : "No taskset: processes not pinned",
   );
+  if (oursFlags.length > 0) say(Deno.stderr, `Our server runs with ${oursFlags.join(" ")}`);
   if (scenarios.some((s) => s.epoll)) {
     epollClient = await buildEpollClient();
     if (!epollClient) say(Deno.stderr, "No C compiler: c1000 is measured by loadgen.ts alone");
