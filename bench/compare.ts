@@ -16,8 +16,9 @@
  *
  * Options:
  *   --duration S    Seconds per measured load (default 5)
- *   --rounds K      Measure each server K times, interleaved; keep the best (default 1):
- *                   other work on the machine only ever makes a run worse
+ *   --rounds K      Measure each server K times, interleaved (default 1). Kept: the best
+ *                   run among the undisturbed ones (other processes took under 10% of
+ *                   either core), else the least disturbed one, marked in the table
  *   --only LIST     Scenarios, comma-separated: game,pipeline,c1000,idle (default all)
  *   --servers LIST  Servers, comma-separated: ours,floor,seed (default all)
  *   --json FILE     Also write every measurement to FILE
@@ -343,12 +344,36 @@ function say(stream: typeof Deno.stdout, text: string): void {
   while (offset < bytes.length) offset += stream.writeSync(bytes.subarray(offset));
 }
 
-/** The best measurement of several: highest, or lowest when lower is better. */
+/** Runs where other processes took more than this share of either core are disturbed. */
+const DISTURBED = 0.1;
+
+/** How much of the busier of the two cores other processes took during the load. */
+function disturbance(m: Measurement): number {
+  if (!pinned) return 0;
+  const shares = [m.serverCpu, m.loadCpu];
+  return Math.max(...shares.map((share, i) => Math.max(0, (m.coreBusy[i] ?? 0) - share)));
+}
+
+/**
+ * The measurement to keep of several: the best of the undisturbed ones
+ * (highest, or lowest when lower is better), else the least disturbed. Memory
+ * does not depend on the CPU, so there every run counts.
+ */
 function best(scenario: Scenario, items: Measurement[]): Measurement {
-  return items.reduce((a, b) => {
+  const clean = scenario.memory ? items : items.filter((m) => disturbance(m) <= DISTURBED);
+  if (clean.length === 0) return items.reduce((a, b) => disturbance(b) < disturbance(a) ? b : a);
+  return clean.reduce((a, b) => {
     const x = headline(scenario, a), y = headline(scenario, b);
     return (x.lower ? y.value < x.value : y.value > x.value) ? b : a;
   });
+}
+
+/** A value, marked when its run was disturbed by other processes. */
+function cell(scenario: Scenario, m: Measurement, value: number): string {
+  const marked = !scenario.memory && disturbance(m) > DISTURBED;
+  return marked
+    ? `${format(value)} (disturbed +${Math.round(disturbance(m) * 100)}%)`
+    : format(value);
 }
 
 /** "66% (+8%)": our process's share of its core, and what others took from it. */
@@ -416,8 +441,9 @@ function table(
         return m === undefined ? undefined : metrics(scenario, m)[row]?.value;
       };
       const cells = servers.map((s) => {
+        const m = results.get(`${scenario.name}/${s}`);
         const v = value(s);
-        return v === undefined ? "-" : format(v);
+        return m === undefined || v === undefined ? "-" : cell(scenario, m, v);
       });
       lines.push(
         `| ${row === 0 ? scenario.title : ""} | ${unit} | ${cells.join(" | ")} | ${
