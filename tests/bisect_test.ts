@@ -130,19 +130,44 @@ Deno.test("BisectStrategy() stays in range and within the bound on sampled range
     for (const lower of [1n, BigInt(MIN), BigInt(MAX) - size + 1n, -(size / 2n)]) {
       if (lower < BigInt(MIN) || lower + size - 1n > BigInt(MAX)) continue;
       const upper = lower + size - 1n;
-      const secrets = [0n, 1n, 2n, size / 4n - 1n, size / 4n, size / 3n, size / 2n, size - 2n];
+      // The ends and the split points are where rounding accumulates.
+      const secrets: bigint[] = [];
+      for (const point of [0n, size / 4n, size / 3n, size / 2n, (3n * size) / 4n, size - 1n]) {
+        for (let d = -40n; d <= 40n; d++) {
+          if (point + d >= 0n && point + d < size) secrets.push(point + d);
+        }
+      }
       for (let i = 0; i < 40; i++) {
         const random = (BigInt(rng.nextUint32()) << 32n) | BigInt(rng.nextUint32());
         secrets.push(random % size);
       }
       for (const offset of secrets) {
-        const secret = Number(lower + (offset < size ? offset : size - 1n));
+        const secret = Number(lower + offset);
         const guesses = play(Number(lower), Number(upper), secret);
         assert.ok(
           guesses.length <= bound(size),
           `[${lower}, ${upper}], secret ${secret}: ${guesses}`,
         );
       }
+    }
+  }
+});
+
+Deno.test("BisectStrategy() stays within the bound where rounding once cost a guess near the end", () => {
+  // Found by a stress run before the endgame rule: [lower, upper], secret, bound.
+  const cases: [number, number, number][] = [
+    [13079460038, 6539730020, 36],
+    [13079460038, 13079460013, 36],
+    [1696536327, 848268162, 33],
+    [1696536327, 1696536301, 33],
+    [54081719, 27040861, 28],
+    [54081719, 54081693, 28],
+  ];
+  for (const [size, offset, most] of cases) {
+    assert.equal(bound(BigInt(size)), most);
+    for (const lower of [0, -6033375632547646]) {
+      const guesses = play(lower, lower + size - 1, lower + offset);
+      assert.ok(guesses.length <= most, `N = ${size}, secret at ${offset}: ${guesses.length}`);
     }
   }
 });
@@ -171,7 +196,9 @@ const range = fc.oneof(
     secret: fc.oneof(
       fc.bigInt(0n, size - 1n),
       fc.constantFrom(0n, size - 1n, size / 2n, size / 4n),
-      fc.bigInt(0n, size < 20n ? size - 1n : 20n).map((n) => size - 1n - n),
+      // Near the ends and the middle, where rounding accumulates.
+      fc.bigInt(0n, size < 40n ? size - 1n : 40n).map((n) => size - 1n - n),
+      fc.bigInt(-40n, 40n).map((n) => size / 2n + n).filter((n) => n >= 0n && n < size),
     ),
   })
 ).filter(({ size, lower }) => lower + size - 1n <= BigInt(MAX));
