@@ -54,6 +54,11 @@ function ceilHalf(x: bigint): bigint {
   return -(-x >> 1n);
 }
 
+/** Two thirds of hi - lo, rounded to the nearest (hi >= lo). */
+function twoThirds(lo: bigint, hi: bigint): bigint {
+  return (2n * (hi - lo) + 1n) / 3n;
+}
+
 /**
  * The feedback-driven strategy: each guess is an integer inside
  * [lower, upper], computed in O(1) time and memory from the candidates, an
@@ -155,13 +160,13 @@ export class BisectStrategy implements Strategy {
     // lo and hi are always candidates, so with two left one guess decides.
     if (count <= 2n || previous === undefined) return Number(previous === undefined ? lower : lo);
     if (this.#reports === 1 && previous === lower) return Number(lower + (upper - lower) / 2n);
-    let guess = lo + hi - previous;
-    const twoThirds = (2n * (hi - lo) + 1n) / 3n;
+    let guess = lo + hi - previous; // the reflection: its report halves the candidates
     if (guess === previous) guess = previous + 1n; // the centre: its neighbour halves
-    else if (lower <= guess && guess <= upper) return Number(guess);
-    else if (count <= ENDGAME) return Number(this.#endgame(guess < lower, previous, twoThirds));
-    else if (guess < lower) guess = lo + twoThirds;
-    else guess = hi - twoThirds;
+    else if (guess < lower || guess > upper) {
+      if (count <= ENDGAME) return Number(this.#endgame(guess < lower, previous));
+      // Inside, two thirds away from the range's nearer end: the next reflection halves.
+      guess = guess < lower ? lo + twoThirds(lo, hi) : hi - twoThirds(lo, hi);
+    }
     if (!this.#splits(guess, previous)) guess = previous - lo <= hi - previous ? lo : hi;
     return Number(guess);
   }
@@ -175,11 +180,11 @@ export class BisectStrategy implements Strategy {
    * length of the count), then the fewest candidates, then the previous
    * guess nearest to them, then a guess that may be correct.
    */
-  #endgame(below: boolean, previous: bigint, twoThirds: bigint): bigint {
-    const lo = this.#lo, hi = this.#hi;
+  #endgame(below: boolean, previous: bigint): bigint {
+    const lo = this.#lo, hi = this.#hi, third = twoThirds(lo, hi);
     const edge = below ? this.#lower : this.#upper, inward = below ? 1n : -1n;
     const options = [edge, edge + inward, edge + 2n * inward, edge + 3n * inward];
-    options.push(lo, hi, lo + 1n, hi - 1n, lo + twoThirds, hi - twoThirds, lo + (hi - lo) / 2n);
+    options.push(lo, hi, lo + 1n, hi - 1n, lo + third, hi - third, lo + (hi - lo) / 2n);
     let best = lo, bestScore = Infinity;
     for (const guess of options) {
       if (guess < this.#lower || guess > this.#upper || guess === previous) continue;
