@@ -8,11 +8,13 @@
 
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import denoJson from "./deno.json" with { type: "json" };
+import { playHuman } from "./human.ts";
 import { createLogger, LOG_FORMATS } from "./log.ts";
 import { DEMO_GAMES, type GameSpec, openInProcess, openRemote, playDemo } from "./play.ts";
 import { ProtocolError, ServerError } from "./protocol.ts";
 import type { ServerWorkerReply, ServerWorkerRequest } from "./bench/server_worker.ts";
 import { serve, SERVER_DEFAULTS } from "./server.ts";
+import { formatSummary, playGames, summarize, summaryJson } from "./stats.ts";
 import { STRATEGIES, type StrategyName } from "./strategy.ts";
 
 /**
@@ -340,7 +342,6 @@ async function playCommand(args: string[], io: Io): Promise<number> {
     },
   });
   if (mode === "--human") {
-    const { playHuman } = await import("./human.ts");
     const controller = new AbortController();
     const onInterrupt = () => controller.abort();
     Deno.addSignalListener("SIGINT", onInterrupt);
@@ -373,7 +374,6 @@ async function playCommand(args: string[], io: Io): Promise<number> {
     }
   }
   if (mode === "--games") {
-    const { formatSummary, playGames, summarize, summaryJson } = await import("./stats.ts");
     const tally = await playGames(table, { lower, upper, games: rounds, count, seed: gamesSeed });
     const summary = summarize(tally);
     const by = remote ? `the server at ${values.connect}` : options.strategy;

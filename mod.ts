@@ -17,6 +17,7 @@
 export * from "./protocol.ts";
 export * from "./framing.ts";
 export * from "./strategy.ts";
+export * from "./bisect.ts";
 export * from "./server.ts";
 export * from "./client.ts";
 export * from "./log.ts";
