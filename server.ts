@@ -105,6 +105,8 @@ export interface ServeOptions extends SessionServeOptions {
   signal?: AbortSignal;
   /** Called once the server listens, with its real address. */
   onListen?: (addr: Deno.NetAddr) => void;
+  /** Called when a connection is accepted or closed, with the number now open. */
+  onConnection?: (event: ConnectionEvent) => void;
   /**
    * How many connections at once; one more gets `ERROR Server busy …` and is closed.
    * @default {10000}
@@ -126,6 +128,25 @@ export interface ServeOptions extends SessionServeOptions {
    * @default {4096}
    */
   tcpBacklog?: number;
+}
+
+/**
+ * A connection was accepted (`open`) or closed (`close`); `connections` is how
+ * many are open now. Refused connections (over the limit) are not counted.
+ *
+ * @example
+ * ```ts
+ * import type { ConnectionEvent } from "./server.ts";
+ * const event: ConnectionEvent = { type: "open", id: 1, connections: 1 };
+ * ```
+ */
+export interface ConnectionEvent {
+  /** What happened. */
+  readonly type: "open" | "close";
+  /** The connection's number, as in the logs. */
+  readonly id: number;
+  /** How many connections are open now. */
+  readonly connections: number;
 }
 
 /**
@@ -463,9 +484,11 @@ export function serve(options: ServeOptions = {}): GuessServer {
         conn: connection.id,
         remote: addressOf(conn.remoteAddr),
       });
+      options.onConnection?.({ type: "open", id: connection.id, connections: connections.size });
       connection.run(clock).finally(() => {
         connections.delete(connection);
         logger.log("debug", "Connection closed", { conn: connection.id });
+        options.onConnection?.({ type: "close", id: connection.id, connections: connections.size });
         checkFinished();
       });
     }
