@@ -571,7 +571,10 @@ export class ServerConnection {
   #closed = false;
   readonly #onLine = (bytes: Uint8Array): void => {
     this.#lines++;
-    this.#out += this.#handleLine(bytes);
+    // The hot path: a plain NUMBER line needs no decoding and no parsing.
+    this.#out += isNumberLine(bytes)
+      ? formatReply(this.#session.handle(NUMBER)!)
+      : this.#handleLine(bytes);
   };
 
   /**
@@ -647,4 +650,10 @@ export class ServerConnection {
     }
     return reply === undefined ? "" : formatReply(reply);
   }
+}
+
+/** Whether a line is exactly `NUMBER`, checked on its bytes. */
+function isNumberLine(line: Uint8Array): boolean {
+  return line.length === 6 && line[0] === 0x4e && line[1] === 0x55 && line[2] === 0x4d &&
+    line[3] === 0x42 && line[4] === 0x45 && line[5] === 0x52;
 }

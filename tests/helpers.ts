@@ -7,6 +7,9 @@
  * @module
  */
 
+import assert from "node:assert/strict";
+import { type Decision, judge, type Session } from "../protocol.ts";
+
 /** The CLI entry point, as a path for `deno run`. */
 export const MAIN_PATH: string = new URL("../main.ts", import.meta.url).pathname;
 
@@ -337,4 +340,37 @@ export async function scriptedPeer(
       if (answer !== undefined) await writeText(conn, answer);
     }
   }
+}
+
+/**
+ * Plays the seed's client against a Session: per game PARAMS, up to `count`
+ * NUMBER/REPORT pairs (stopping at Correct), then PARAMS 0 -1. Returns each
+ * guess with the client's decision: what the same seed gives over any transport.
+ *
+ * @example
+ * ```ts ignore
+ * const expected = playSeedDemo(new Session({ rng: new Rng(1) }), [[1, 5, 3]]);
+ * ```
+ */
+export function playSeedDemo(
+  session: Session,
+  games: [number, number, number][],
+  count = 5,
+): [number, Decision][] {
+  const results: [number, Decision][] = [];
+  for (const [lower, upper, secret] of games) {
+    assert.equal(session.handle({ type: "params", lower, upper }), undefined);
+    let previous: bigint | undefined;
+    for (let i = 0; i < count; i++) {
+      const reply = session.handle({ type: "number" });
+      assert.ok(reply?.type === "number", `NUMBER gets a number, got ${JSON.stringify(reply)}`);
+      const verdict = judge(secret, reply.value, previous);
+      previous = verdict.distance;
+      assert.equal(session.handle({ type: "report", decision: verdict.decision }), undefined);
+      results.push([reply.value, verdict.decision]);
+      if (verdict.decision === "Correct") break;
+    }
+    assert.equal(session.handle({ type: "params", lower: 0, upper: -1 }), undefined);
+  }
+  return results;
 }

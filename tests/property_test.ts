@@ -21,7 +21,15 @@ import {
   type Reply,
   ServerConnection,
 } from "../protocol.ts";
-import { RandomStrategy, Rng, StrategyError } from "../strategy.ts";
+import {
+  createStrategy,
+  RandomStrategy,
+  Rng,
+  SHUFFLE_LIMIT,
+  ShuffleStrategy,
+  type Strategy,
+  StrategyError,
+} from "../strategy.ts";
 
 const SEED = 20261125;
 const MIN = BigInt(Number.MIN_SAFE_INTEGER);
@@ -401,12 +409,12 @@ Deno.test("ServerConnection() closes after the first line over the limit, whole 
 // ----------------------------------------------------------- RandomStrategy
 
 /** Draws `count` guesses. */
-function draw(strategy: RandomStrategy, count: number): number[] {
+function draw(strategy: Strategy, count: number): number[] {
   return Array.from({ length: count }, () => strategy.next());
 }
 
 /** Asserts that `values` is [lower, lower + size) in some order, then exhaustion. */
-function assertPermutation(strategy: RandomStrategy, lower: number, size: number): void {
+function assertPermutation(strategy: Strategy, lower: number, size: number): void {
   const values = draw(strategy, size);
   const seen = new Uint8Array(size);
   for (const value of values) {
@@ -446,6 +454,40 @@ Deno.test("RandomStrategy() draws each value of a small range exactly once, then
     }),
     { seed: SEED, numRuns: 300 },
   );
+});
+
+Deno.test("ShuffleStrategy() draws each value of a range under SHUFFLE_LIMIT exactly once, then throws", () => {
+  const sized = fc.integer({ min: 1, max: SHUFFLE_LIMIT }).chain((size) =>
+    fc.tuple(fc.constant(size), lowerFor(size), rngSeed)
+  );
+  fc.assert(
+    fc.property(sized, ([size, lower, seed]) => {
+      assertPermutation(new ShuffleStrategy(lower, lower + size - 1, new Rng(seed)), lower, size);
+      const first = draw(new ShuffleStrategy(lower, lower + size - 1, new Rng(seed)), size);
+      const again = draw(new ShuffleStrategy(lower, lower + size - 1, new Rng(seed)), size);
+      assert.deepEqual(again, first);
+    }),
+    { seed: SEED, numRuns: 300 },
+  );
+});
+
+Deno.test("createStrategy('random') shuffles ranges under SHUFFLE_LIMIT and permutes larger ones", () => {
+  const rng = new Rng(5);
+  assert.ok(createStrategy("random", 1, SHUFFLE_LIMIT, rng) instanceof ShuffleStrategy);
+  assert.ok(createStrategy("random", 0, SHUFFLE_LIMIT, rng) instanceof RandomStrategy);
+  assert.throws(() => new ShuffleStrategy(0, SHUFFLE_LIMIT, rng), RangeError);
+});
+
+Deno.test("ShuffleStrategy() draws the first guess of 1..5 uniformly (chi-squared, 20,000 seeds)", () => {
+  const counts = [0, 0, 0, 0, 0];
+  const games = 20_000;
+  for (let seed = 0; seed < games; seed++) {
+    counts[new ShuffleStrategy(1, 5, new Rng(seed)).next() - 1]++;
+  }
+  const expected = games / 5;
+  const chi2 = counts.reduce((sum, n) => sum + (n - expected) ** 2 / expected, 0);
+  // 4 degrees of freedom: P(chi2 > 18.47) = 0.001. Fixed seeds, so this never flakes.
+  assert.ok(chi2 < 18.47, `counts ${counts} give chi-squared ${chi2.toFixed(1)}`);
 });
 
 Deno.test("RandomStrategy() is a bijection on ranges of size 2^k - 1, 2^k and 2^k + 1", () => {
