@@ -187,7 +187,8 @@ interface Transport {
   close(): void;
 }
 
-const MIN_READ_BUFFER = 512;
+/** Commands are under 32 bytes: start small, double while reads fill the buffer. */
+const MIN_READ_BUFFER = 64;
 const MAX_READ_BUFFER = 16 * 1024;
 /** How long a connection the server ends keeps reading (and discarding) before it closes. */
 const LINGER_MS = 2_000;
