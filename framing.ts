@@ -111,7 +111,7 @@ export function decodeLine(bytes: Uint8Array): string {
 /**
  * Splits a byte stream into lines ended by `\n` or `\r\n`, holding at most
  * `maxLineBytes` bytes of an unfinished line. Complete lines inside one chunk
- * are handed out as views of that chunk, without copying.
+ * are handed out as ranges of that chunk, without copying or allocating.
  *
  * @example Feed chunks, get lines
  * ```ts
@@ -119,7 +119,9 @@ export function decodeLine(bytes: Uint8Array): string {
  * const lines: string[] = [];
  * const splitter = new LineSplitter();
  * const bytes = new TextEncoder().encode("NUMBER\r\nREPORT Unsure\nPAR");
- * splitter.push(bytes, (line) => lines.push(new TextDecoder().decode(line)));
+ * splitter.push(bytes, (line, start, end) => {
+ *   lines.push(new TextDecoder().decode(line.subarray(start, end)));
+ * });
  * console.assert(lines.join("|") === "NUMBER|REPORT Unsure");
  * console.assert(splitter.buffered === 3);
  * ```
@@ -150,36 +152,45 @@ export class LineSplitter {
   }
 
   /**
-   * Feeds bytes. Calls `onLine` once per complete line, in order, with the
-   * line's bytes minus its `\n` or `\r\n`; the view is valid only during the
-   * call. Keeps the bytes of an unfinished last line for the next call.
+   * Feeds bytes. Calls `onLine` once per complete line, in order, as
+   * `onLine(bytes, start, end)`: the line is `bytes[start, end)`, without its
+   * `\n` or `\r\n`, and `bytes` is valid only during the call (it is the chunk,
+   * or the splitter's own buffer for a line that spanned chunks). Nothing is
+   * allocated per line: take `bytes.subarray(start, end)` if you need a view.
+   * Keeps the bytes of an unfinished last line for the next call.
    *
    * @param chunk The bytes received.
    * @param onLine Called with each complete line.
    * @throws {LineTooLongError} When a line exceeds the limit; the lines
    * before it in the chunk were already handed out.
    */
-  push(chunk: Uint8Array, onLine: (line: Uint8Array) => void): void {
+  push(
+    chunk: Uint8Array,
+    onLine: (bytes: Uint8Array, start: number, end: number) => void,
+  ): void {
     if (this.#failed) throw new LineTooLongError(this.maxLineBytes);
+    const length = chunk.length;
     let start = 0;
     if (this.#carryLength > 0) {
-      const end = chunk.indexOf(LF);
-      const piece = end === -1 ? chunk : chunk.subarray(0, end);
-      this.#append(piece);
-      if (end === -1) return;
-      onLine(trimCR(this.#carry!.subarray(0, this.#carryLength)));
+      let end = 0;
+      while (end < length && chunk[end] !== LF) end++;
+      this.#append(chunk, 0, end);
+      if (end === length) return;
+      const carry = this.#carry!, n = this.#carryLength;
       this.#carryLength = 0;
+      onLine(carry, 0, carry[n - 1] === CR ? n - 1 : n);
       start = end + 1;
     }
+    // A plain loop: for lines of a few bytes, indexOf() and subarray() cost
+    // ten times more than the scan itself.
     const limit = this.maxLineBytes;
-    for (;;) {
-      const end = chunk.indexOf(LF, start);
-      if (end === -1) break;
-      if (end - start > limit) this.#fail();
-      onLine(trimCR(chunk.subarray(start, end)));
-      start = end + 1;
+    for (let i = start; i < length; i++) {
+      if (chunk[i] !== LF) continue;
+      if (i - start > limit) this.#fail();
+      onLine(chunk, start, i > start && chunk[i - 1] === CR ? i - 1 : i);
+      start = i + 1;
     }
-    if (start < chunk.length) this.#append(chunk.subarray(start));
+    if (start < length) this.#append(chunk, start, length);
   }
 
   /**
@@ -194,8 +205,8 @@ export class LineSplitter {
     return trimCR(rest);
   }
 
-  #append(piece: Uint8Array): void {
-    const length = this.#carryLength + piece.length;
+  #append(chunk: Uint8Array, from: number, to: number): void {
+    const length = this.#carryLength + (to - from);
     if (length > this.maxLineBytes) this.#fail();
     if (this.#carry === undefined || this.#carry.length < length) {
       // Grow geometrically, never past the limit: memory per connection stays bounded.
@@ -207,7 +218,7 @@ export class LineSplitter {
       if (this.#carry) grown.set(this.#carry.subarray(0, this.#carryLength));
       this.#carry = grown;
     }
-    this.#carry.set(piece, this.#carryLength);
+    this.#carry.set(chunk.subarray(from, to), this.#carryLength);
     this.#carryLength = length;
   }
 
@@ -250,7 +261,9 @@ export class LineStream extends TransformStream<Uint8Array, string> {
     const splitter = new LineSplitter(maxLineBytes);
     super({
       transform(chunk, controller) {
-        splitter.push(chunk, (line) => controller.enqueue(decodeLine(line)));
+        splitter.push(chunk, (bytes, start, end) => {
+          controller.enqueue(decodeLine(bytes.subarray(start, end)));
+        });
       },
       flush(controller) {
         const rest = splitter.end();

@@ -569,12 +569,12 @@ export class ServerConnection {
   #out = "";
   #lines = 0;
   #closed = false;
-  readonly #onLine = (bytes: Uint8Array): void => {
+  readonly #onLine = (bytes: Uint8Array, start: number, end: number): void => {
     this.#lines++;
     // The hot path: a plain NUMBER line needs no decoding and no parsing.
-    this.#out += isNumberLine(bytes)
+    this.#out += isNumberLine(bytes, start, end)
       ? formatReply(this.#session.handle(NUMBER)!)
-      : this.#handleLine(bytes);
+      : this.#handleLine(bytes.subarray(start, end));
   };
 
   /**
@@ -652,8 +652,9 @@ export class ServerConnection {
   }
 }
 
-/** Whether a line is exactly `NUMBER`, checked on its bytes. */
-function isNumberLine(line: Uint8Array): boolean {
-  return line.length === 6 && line[0] === 0x4e && line[1] === 0x55 && line[2] === 0x4d &&
-    line[3] === 0x42 && line[4] === 0x45 && line[5] === 0x52;
+/** Whether `bytes[start, end)` is exactly `NUMBER`. */
+function isNumberLine(bytes: Uint8Array, start: number, end: number): boolean {
+  return end - start === 6 && bytes[start] === 0x4e && bytes[start + 1] === 0x55 &&
+    bytes[start + 2] === 0x4d && bytes[start + 3] === 0x42 && bytes[start + 4] === 0x45 &&
+    bytes[start + 5] === 0x52;
 }

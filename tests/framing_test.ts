@@ -70,7 +70,7 @@ function feed(splitter: LineSplitter, chunks: Uint8Array[]): { lines: string[]; 
   const lines: string[] = [];
   try {
     for (const chunk of chunks) {
-      splitter.push(chunk, (line) => lines.push(decode(line)));
+      splitter.push(chunk, (line, start, end) => lines.push(decode(line.subarray(start, end))));
       assert.ok(splitter.buffered <= splitter.maxLineBytes, "held bytes stay within the limit");
     }
   } catch (error) {
@@ -173,7 +173,7 @@ Deno.test("LineSplitter() hands out many lines of one chunk in order and holds n
   const splitter = new LineSplitter(8);
   const lines: string[] = [];
   const input = Array.from({ length: 1000 }, (_, i) => `${i}\n`).join("");
-  splitter.push(encode(input), (line) => lines.push(decode(line)));
+  splitter.push(encode(input), (line, start, end) => lines.push(decode(line.subarray(start, end))));
   assert.deepEqual(lines, Array.from({ length: 1000 }, (_, i) => `${i}`));
   assert.equal(splitter.buffered, 0);
 });
@@ -181,7 +181,8 @@ Deno.test("LineSplitter() hands out many lines of one chunk in order and holds n
 Deno.test("LineSplitter() joins a line held across chunks with the same bytes", () => {
   const splitter = new LineSplitter();
   const lines: string[] = [];
-  const onLine = (line: Uint8Array) => lines.push(decode(line));
+  const onLine = (line: Uint8Array, start: number, end: number) =>
+    lines.push(decode(line.subarray(start, end)));
   splitter.push(encode("PAR"), onLine);
   splitter.push(encode("AMS 1"), onLine);
   splitter.push(encode(" 5\r"), onLine);
