@@ -190,6 +190,8 @@ interface Transport {
 /** Commands are under 32 bytes: start small, double while reads fill the buffer. */
 const MIN_READ_BUFFER = 64;
 const MAX_READ_BUFFER = 16 * 1024;
+/** The largest reply buffer a connection keeps between writes. */
+const MAX_KEPT_OUT = 4 * 1024;
 /** How long a connection the server ends keeps reading (and discarding) before it closes. */
 const LINGER_MS = 2_000;
 /** How much it discards at most in that time. */
@@ -342,13 +344,18 @@ class Connection {
   async #write(text: string): Promise<void> {
     if (text === "") return;
     // Replies are ASCII: one byte per character.
-    if (this.#out.length < text.length) this.#out = new Uint8Array(Math.max(64, text.length * 2));
-    const { written } = this.#encoder.encodeInto(text, this.#out);
+    // The buffer kept per connection grows to what its replies need, up to
+    // MAX_KEPT_OUT; a larger batch (a deep pipeline) gets a buffer of its own.
+    if (this.#out.length < text.length && text.length <= MAX_KEPT_OUT) {
+      this.#out = new Uint8Array(Math.min(MAX_KEPT_OUT, Math.max(64, text.length * 2)));
+    }
+    const out = text.length <= this.#out.length ? this.#out : new Uint8Array(text.length);
+    const { written } = this.#encoder.encodeInto(text, out);
     this.#writing = true;
     try {
       let offset = 0;
       while (offset < written) {
-        offset += await this.#transport.write(this.#out.subarray(offset, written));
+        offset += await this.#transport.write(out.subarray(offset, written));
       }
     } finally {
       this.#writing = false;
