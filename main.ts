@@ -543,9 +543,9 @@ export async function main(args: string[], io: Io = stdio): Promise<number> {
         io.out(MAIN_HELP);
         return 0;
       case undefined:
-        throw new UsageError("Missing command: expected serve or play", "guess");
+        throw new UsageError("Missing command: expected serve, play or bench", "guess");
       default:
-        throw new UsageError(`Unknown command "${command}": expected serve or play`, "guess");
+        throw new UsageError(`Unknown command "${command}": expected serve, play or bench`, "guess");
     }
   } catch (error) {
     if (error instanceof UsageError) {
