@@ -253,6 +253,10 @@ export async function playHuman(table: Table, options: HumanOptions): Promise<Hu
       possible.report(guess, decision);
       previous = guess;
       if (decision === "Correct") {
+        // A guess the earlier answers had ruled out (a reflection may be one) cannot be it.
+        if (possible.candidates() === 0n) {
+          return contradiction(`${guess} does not fit your earlier answers`);
+        }
         print(`Got it: ${guess}, in ${guesses} guess${guesses === 1 ? "" : "es"}`);
         return { type: "won", secret: guess, guesses };
       }

@@ -183,6 +183,17 @@ Deno.test("playHuman() says the answers contradict each other when a random serv
   );
 });
 
+Deno.test("playHuman() says yes to a guess the earlier answers ruled out is a contradiction", async () => {
+  // Over 1..20 bisect guesses 1, 10, 16, then 2: after Warmer for 10 and Colder for 16 the
+  // number is in 6..12, so 2 (a reflection, outside the candidates) cannot be it.
+  const { result, lines } = await human({ lower: 1, upper: 20, input: input("u\nw\nc\ny\n") });
+  const guesses = lines.filter((line) => line.startsWith("My guess: "));
+  assert.deepEqual(guesses, ["My guess: 1", "My guess: 10", "My guess: 16", "My guess: 2"]);
+  const message = "2 does not fit your earlier answers";
+  assert.deepEqual(result, { type: "contradiction", message, guesses: 4 });
+  assert.equal(lines.at(-1), `Your answers contradict each other: ${message}`);
+});
+
 Deno.test("playHuman() fails with a ProtocolError on an answer line over 1024 bytes", async () => {
   await assert.rejects(
     human({ input: input("x".repeat(2000) + "\n") }),
