@@ -698,7 +698,7 @@ function randomIn(range: number): number {
 
 function checkInteger(name: string, value: number, min: number, max: number): void {
   if (!Number.isSafeInteger(value) || value < min || value > max) {
-    throw new RangeError(`${name} must be an integer from ${min} to ${max}, got ${value}`);
+    throw new RangeError(`Option ${name} must be an integer from ${min} to ${max}, got ${value}`);
   }
 }
 

@@ -545,7 +545,10 @@ export async function main(args: string[], io: Io = stdio): Promise<number> {
       case undefined:
         throw new UsageError("Missing command: expected serve, play or bench", "guess");
       default:
-        throw new UsageError(`Unknown command "${command}": expected serve, play or bench`, "guess");
+        throw new UsageError(
+          `Unknown command "${command}": expected serve, play or bench`,
+          "guess",
+        );
     }
   } catch (error) {
     if (error instanceof UsageError) {

@@ -16,7 +16,7 @@ import {
   ProtocolError,
   ServerConnection,
 } from "./protocol.ts";
-import { Rng, type StrategyName } from "./strategy.ts";
+import { Rng, STRATEGIES, type StrategyName } from "./strategy.ts";
 
 /**
  * The defaults of {@linkcode serve}, also shown by `serve --help`.
@@ -411,19 +411,25 @@ function addressOf(addr: Deno.Addr): string {
 export function serve(options: ServeOptions = {}): GuessServer {
   const settings = { ...SERVER_DEFAULTS, ...withoutUndefined(options) };
   const logger = options.logger ?? silentLogger;
-  for (const key of ["maxConnections", "idleTimeout", "grace", "tcpBacklog"] as const) {
+  // Every option is checked before the listener opens, so a bad one leaks nothing.
+  const keys = ["maxLineBytes", "maxConnections", "idleTimeout", "grace", "tcpBacklog"] as const;
+  for (const key of keys) {
     const value = settings[key];
-    if (!Number.isSafeInteger(value) || value < (key === "grace" ? 0 : 1)) {
-      throw new RangeError(`${key} must be a positive integer, got ${value}`);
+    const least = key === "grace" ? 0 : 1;
+    if (!Number.isSafeInteger(value) || value < least) {
+      throw new RangeError(`Option ${key} must be an integer of at least ${least}, got ${value}`);
     }
   }
+  if (options.strategy !== undefined && !STRATEGIES.includes(options.strategy)) {
+    throw new RangeError(`Option strategy must be one of ${STRATEGIES.join(", ")}`);
+  }
+  const rng = new Rng(seedOf(options));
   const listener = Deno.listen({
     hostname: settings.hostname,
     port: settings.port,
     tcpBacklog: settings.tcpBacklog,
   });
   const addr = listener.addr;
-  const rng = new Rng(seedOf(options));
   const connections = new Set<Connection>();
   const refusals = new Set<Promise<void>>();
   let nextId = 1;

@@ -188,7 +188,7 @@ const ROUNDS = 6;
  * walking), so memory stays O(1) however many guesses a game takes, and no
  * value repeats. Once every value was guessed, `next()` throws. The keyed
  * permutation is pseudo-random, not exactly uniform; {@linkcode createStrategy}
- * uses it for ranges of {@linkcode SHUFFLE_LIMIT} values or more and the exact
+ * uses it for ranges of more than {@linkcode SHUFFLE_LIMIT} values and the exact
  * {@linkcode ShuffleStrategy} below that.
  *
  * @example Five guesses over 1..5 are 1..5 in some order
@@ -259,7 +259,7 @@ export class RandomStrategy implements Strategy {
 }
 
 /**
- * Ranges with fewer values than this use {@linkcode ShuffleStrategy}; larger
+ * Ranges of at most this many values use {@linkcode ShuffleStrategy}; larger
  * ones {@linkcode RandomStrategy}.
  *
  * @example
@@ -271,7 +271,7 @@ export class RandomStrategy implements Strategy {
 export const SHUFFLE_LIMIT = 256;
 
 /**
- * The seed's strategy for small ranges (under {@linkcode SHUFFLE_LIMIT}
+ * The seed's strategy for small ranges (at most {@linkcode SHUFFLE_LIMIT}
  * values): an incremental Fisher-Yates shuffle of the range's offsets in a
  * byte array, one swap per guess. Exactly uniform among the values not
  * guessed yet (up to a modulo bias under 2^-24), at most 256 bytes, and about
@@ -295,7 +295,7 @@ export class ShuffleStrategy implements Strategy {
    * Makes the shuffle for one game.
    *
    * @param lower The smallest value, a safe integer.
-   * @param upper The largest value, under `lower + SHUFFLE_LIMIT`.
+   * @param upper The largest value, below `lower + SHUFFLE_LIMIT`.
    * @param rng Where the swaps come from; the strategy keeps a child of it.
    */
   constructor(lower: number, upper: number, rng: Rng) {

@@ -209,13 +209,14 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
   });
 }
 
-Deno.test("serve --help and play --help and --help exit 0 with usage on stdout", async () => {
+Deno.test("--help, and --help of serve, play and bench, exit 0 with usage on stdout", async () => {
   const runs = await Promise.all([
     runCli(["--help"]),
     runCli(["-h"]),
     runCli(["serve", "--help"]),
     runCli(["play", "--help"]),
     runCli(["play", "-h"]),
+    runCli(["bench", "--help"]),
   ]);
   for (const { code, stdout, stderr } of runs) {
     assert.equal(code, 0);
@@ -224,6 +225,7 @@ Deno.test("serve --help and play --help and --help exit 0 with usage on stdout",
   }
   assert.match(runs[2].stdout, /--port P/);
   assert.match(runs[3].stdout, /--game LOWER,UPPER,SECRET/);
+  assert.match(runs[5].stdout, /--pipeline D/);
 });
 
 Deno.test("--version prints the version from deno.json", async () => {
@@ -238,7 +240,8 @@ const USAGE_ERRORS: [string[], RegExp][] = [
   [["fly"], /^guess: Unknown command "fly"/],
   [["play", "--bogus"], /^guess: Unknown option '--bogus'/],
   [["serve", "--bogus"], /^guess: Unknown option '--bogus'/],
-  [["play", "extra"], /^guess: /],
+  [["play", "extra"], /^guess: Unexpected argument 'extra'/],
+  [["bench", "--bogus"], /^guess: Unknown option '--bogus'/],
   [["serve", "--port", "70000"], /^guess: --port needs an integer from 0 to 65535, got "70000"/],
   [["serve", "--port", "abc"], /^guess: --port needs an integer from 0 to 65535, got "abc"/],
   [["serve", "--port=-1"], /^guess: --port needs an integer from 0 to 65535, got "-1"/],

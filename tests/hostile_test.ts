@@ -268,7 +268,8 @@ Deno.test("serve() survives peer resets and vanished peers, and releases every r
 
 Deno.test("shutdown() closes idle connections at once, lets games finish, then ends the rest", async () => {
   const count = connectionCount();
-  const server = serve({ port: 0, grace: 400, onConnection: count.onConnection });
+  // Disposal shuts down again: shutdown() is idempotent, and nothing leaks if an assertion fails.
+  await using server = serve({ port: 0, grace: 400, onConnection: count.onConnection });
   const port = server.addr.port;
   using idle = await Deno.connect({ hostname: LOCAL, port });
   using finishing = await Deno.connect({ hostname: LOCAL, port });
@@ -296,7 +297,11 @@ Deno.test("shutdown() closes idle connections at once, lets games finish, then e
 Deno.test("an AbortSignal shuts the server down", async () => {
   const controller = new AbortController();
   const count = connectionCount();
-  const server = serve({ port: 0, signal: controller.signal, onConnection: count.onConnection });
+  await using server = serve({
+    port: 0,
+    signal: controller.signal,
+    onConnection: count.onConnection,
+  });
   using conn = await Deno.connect({ hostname: LOCAL, port: server.addr.port });
   await count.until(1, "the connection");
   controller.abort();

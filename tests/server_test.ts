@@ -248,7 +248,7 @@ Deno.test("serve() onListen gets the real address", async () => {
 });
 
 Deno.test("serve() shutdown() stops it, resolves finished and is idempotent", async () => {
-  const server = serve({ port: 0 });
+  await using server = serve({ port: 0 });
   const port = server.addr.port;
   using conn = await dial(port);
   assert.equal(await exchange(conn, "PARAMS 1 1\nNUMBER\n", 2), "1\n");
@@ -273,7 +273,7 @@ Deno.test("serve() stops at the end of an await using block", async () => {
 
 Deno.test("serve() stops when its signal aborts", async () => {
   const controller = new AbortController();
-  const server = serve({ port: 0, signal: controller.signal });
+  await using server = serve({ port: 0, signal: controller.signal });
   controller.abort();
   await withTimeout(server.finished, 3_000, "finished after abort");
   await assert.rejects(
@@ -281,12 +281,12 @@ Deno.test("serve() stops when its signal aborts", async () => {
     Deno.errors.ConnectionRefused,
   );
   // An already aborted signal stops it at once.
-  const stopped = serve({ port: 0, signal: AbortSignal.abort() });
+  await using stopped = serve({ port: 0, signal: AbortSignal.abort() });
   await withTimeout(stopped.finished, 3_000, "finished with an aborted signal");
 });
 
 Deno.test("serve() shutdown tells an idle connection and closes it", async () => {
-  const server = serve({ port: 0 });
+  await using server = serve({ port: 0 });
   using conn = await dial(server.addr.port);
   assert.equal(await exchange(conn, "PARAMS 1 1\nNUMBER\nPARAMS 0 -1\n", 2), "1\n");
   const stopping = server.shutdown();
@@ -296,7 +296,7 @@ Deno.test("serve() shutdown tells an idle connection and closes it", async () =>
 });
 
 Deno.test("serve() shutdown lets a game finish, then closes", async () => {
-  const server = serve({ port: 0, grace: 5_000 });
+  await using server = serve({ port: 0, grace: 5_000 });
   using conn = await dial(server.addr.port);
   assert.equal(await exchange(conn, "PARAMS 6 6\nNUMBER\n", 2), "6\n");
   const stopping = server.shutdown();
@@ -309,7 +309,7 @@ Deno.test("serve() shutdown lets a game finish, then closes", async () => {
 });
 
 Deno.test("serve() shutdown closes a game still open after the grace time", async () => {
-  const server = serve({ port: 0, grace: 50 });
+  await using server = serve({ port: 0, grace: 50 });
   using conn = await dial(server.addr.port);
   assert.equal(await exchange(conn, "PARAMS 6 6\nNUMBER\n", 2), "6\n");
   const stopping = server.shutdown();
@@ -382,4 +382,19 @@ Deno.test("serveStreams() ends the session on a line over the limit", async () =
   assert.equal(out, TOO_LONG);
   await writer.close().catch(() => {});
   await withTimeout(serving, 1_000, "serveStreams once the input ended");
+});
+
+Deno.test("serve() rejects bad options before it listens, leaking nothing", () => {
+  const bad: [Parameters<typeof serve>[0], RegExp][] = [
+    [{ maxLineBytes: 0 }, /^Option maxLineBytes must be an integer of at least 1, got 0$/],
+    [{ maxConnections: 1.5 }, /^Option maxConnections must be an integer/],
+    [{ idleTimeout: -1 }, /^Option idleTimeout must be an integer of at least 1/],
+    [{ grace: -1 }, /^Option grace must be an integer of at least 0, got -1$/],
+    [{ seed: 1.5 }, /^Seed must be a safe integer, got 1.5$/],
+    [{ strategy: "psychic" as "random" }, /^Option strategy must be one of random, bisect$/],
+  ];
+  for (const [options, message] of bad) {
+    // The resource sanitizer fails this test if a listener was left open.
+    assert.throws(() => serve({ port: 0, ...options }), { name: "RangeError", message });
+  }
 });
