@@ -571,10 +571,7 @@ export class ServerConnection {
   #closed = false;
   readonly #onLine = (bytes: Uint8Array, start: number, end: number): void => {
     this.#lines++;
-    // The hot path: a plain NUMBER line needs no decoding and no parsing.
-    this.#out += isNumberLine(bytes, start, end)
-      ? formatReply(this.#session.handle(NUMBER)!)
-      : this.#handleLine(bytes.subarray(start, end));
+    this.#out += this.#handleLine(bytes, start, end);
   };
 
   /**
@@ -637,13 +634,13 @@ export class ServerConnection {
     if (this.#closed) return "";
     this.#closed = true;
     const rest = this.#splitter.end();
-    return rest === undefined ? "" : this.#handleLine(rest);
+    return rest === undefined ? "" : this.#handleLine(rest, 0, rest.length);
   }
 
-  #handleLine(bytes: Uint8Array): string {
+  #handleLine(bytes: Uint8Array, start: number, end: number): string {
     let reply: Reply | undefined;
     try {
-      reply = this.#session.handle(parseCommand(decodeLine(bytes)));
+      reply = this.#session.handle(commandOf(bytes, start, end));
     } catch (error) {
       if (!(error instanceof ProtocolError || error instanceof InvalidUtf8Error)) throw error;
       reply = { type: "error", message: error.message };
@@ -652,9 +649,15 @@ export class ServerConnection {
   }
 }
 
-/** Whether `bytes[start, end)` is exactly `NUMBER`. */
-function isNumberLine(bytes: Uint8Array, start: number, end: number): boolean {
-  return end - start === 6 && bytes[start] === 0x4e && bytes[start + 1] === 0x55 &&
+/**
+ * The command on the line `bytes[start, end)`. `NUMBER`, most of the traffic,
+ * is recognised on the bytes; anything else is decoded and parsed.
+ */
+function commandOf(bytes: Uint8Array, start: number, end: number): Command {
+  if (
+    end - start === 6 && bytes[start] === 0x4e && bytes[start + 1] === 0x55 &&
     bytes[start + 2] === 0x4d && bytes[start + 3] === 0x42 && bytes[start + 4] === 0x45 &&
-    bytes[start + 5] === 0x52;
+    bytes[start + 5] === 0x52
+  ) return NUMBER;
+  return parseCommand(decodeLine(bytes.subarray(start, end)));
 }
