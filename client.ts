@@ -10,6 +10,7 @@ import { LineStream, MAX_LINE_BYTES } from "./framing.ts";
 import {
   type Command,
   type Decision,
+  errorMessage,
   formatCommand,
   judge,
   parseReply,
@@ -184,7 +185,7 @@ export class Client implements AsyncDisposable {
       if (!(error instanceof ServerError)) await this.#fail(error);
       throw error instanceof ProtocolError || error instanceof ServerError
         ? error
-        : new ProtocolError(`Connection failed: ${describe(error)}`, { cause: error });
+        : new ProtocolError(`Connection failed: ${errorMessage(error)}`, { cause: error });
     }
   }
 
@@ -224,11 +225,6 @@ export class Client implements AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
-}
-
-function describe(error: unknown): string {
-  if (error === undefined) return "the connection was closed";
-  return error instanceof Error ? error.message : String(error);
 }
 
 /**

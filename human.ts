@@ -11,7 +11,7 @@
 import { BisectStrategy } from "./bisect.ts";
 import { LineStream } from "./framing.ts";
 import type { Table } from "./play.ts";
-import { type Decision, excerpt, ProtocolError, ServerError } from "./protocol.ts";
+import { type Decision, errorMessage, excerpt, ProtocolError, ServerError } from "./protocol.ts";
 
 /**
  * One line of the person's input, understood: a decision, a request for help,
@@ -177,7 +177,7 @@ export async function playHuman(table: Table, options: HumanOptions): Promise<Hu
       options.prompt?.(PROMPT);
       const { value, done } = await lines.read().catch((cause) => {
         if (signal?.aborted) return { value: undefined, done: true as const };
-        throw new ProtocolError(`Cannot read the answer: ${describe(cause)}`, { cause });
+        throw new ProtocolError(`Cannot read the answer: ${errorMessage(cause)}`, { cause });
       });
       if (done) return undefined;
       const answer = parseAnswer(value);
@@ -266,8 +266,4 @@ export async function playHuman(table: Table, options: HumanOptions): Promise<Hu
     await lines.cancel().catch(() => {});
     if (!client.closed) await client.send({ type: "params", lower: 0, upper: -1 });
   }
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -15,6 +15,7 @@
 import * as hdr from "hdr-histogram-js";
 import process from "node:process";
 import { decodeLine, MAX_LINE_BYTES } from "./framing.ts";
+import { describeError } from "./log.ts";
 import {
   type Decision,
   DECISIONS,
@@ -225,7 +226,7 @@ class Run {
   fail(error: unknown): void {
     if (this.stopped) return;
     this.errors++;
-    this.firstError ??= describe(error);
+    this.firstError ??= describeError(error);
   }
 
   add(conn: Deno.Conn): void {
@@ -700,10 +701,6 @@ function checkInteger(name: string, value: number, min: number, max: number): vo
   if (!Number.isSafeInteger(value) || value < min || value > max) {
     throw new RangeError(`Option ${name} must be an integer from ${min} to ${max}, got ${value}`);
   }
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
 function closeQuietly(conn: Deno.Conn): void {

@@ -134,6 +134,22 @@ export function createLogger(options: LoggerOptions = {}): Logger {
 }
 
 /**
+ * An error as a log field: `Name: message`, so the kind of failure shows.
+ *
+ * @param error Anything thrown or rejected.
+ * @returns One line of text.
+ *
+ * @example
+ * ```ts
+ * import { describeError } from "./log.ts";
+ * console.assert(describeError(new RangeError("Bad")) === "RangeError: Bad");
+ * ```
+ */
+export function describeError(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+/**
  * A logger that drops everything: the default of library calls.
  *
  * @example

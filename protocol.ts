@@ -150,6 +150,24 @@ export function excerpt(text: string, max = 24): string {
   return cut ? `${quoted}...` : quoted;
 }
 
+/**
+ * The message of an error, for a user-facing line: `error.message`, or what a
+ * stream's bare `undefined` cancel reason means (the connection was closed).
+ *
+ * @param error Anything thrown or rejected.
+ * @returns One line of text.
+ *
+ * @example
+ * ```ts
+ * import { errorMessage } from "./protocol.ts";
+ * console.assert(errorMessage(new Error("Boom")) === "Boom");
+ * ```
+ */
+export function errorMessage(error: unknown): string {
+  if (error === undefined) return "the connection was closed";
+  return error instanceof Error ? error.message : String(error);
+}
+
 const INTEGER = /^-?[0-9]+$/;
 
 /**

@@ -8,7 +8,7 @@
  */
 
 import { MAX_LINE_BYTES } from "./framing.ts";
-import { type Logger, silentLogger } from "./log.ts";
+import { describeError, type Logger, silentLogger } from "./log.ts";
 import {
   excerpt,
   formatReply,
@@ -292,7 +292,10 @@ class Connection {
       }
     } catch (error) {
       if (!this.#ending && !this.#closed) {
-        this.#logger.log("debug", "Connection failed", { conn: this.id, error: describe(error) });
+        this.#logger.log("debug", "Connection failed", {
+          conn: this.id,
+          error: describeError(error),
+        });
       }
     } finally {
       this.close();
@@ -381,10 +384,6 @@ function logGameEvent(logger: Logger, conn: number, event: GameEvent): void {
   }
 }
 
-function describe(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-}
-
 function addressOf(addr: Deno.Addr): string {
   return addr.transport === "tcp" || addr.transport === "udp"
     ? `${addr.hostname}:${addr.port}`
@@ -464,7 +463,7 @@ export function serve(options: ServeOptions = {}): GuessServer {
       } catch (error) {
         if (stopping) return;
         // E.g. out of file descriptors: say so, back off briefly, keep serving.
-        logger.log("error", "Accept failed", { error: describe(error) });
+        logger.log("error", "Accept failed", { error: describeError(error) });
         await new Promise((resolve) => setTimeout(resolve, 100));
         continue;
       }
