@@ -11,7 +11,7 @@ import denoJson from "./deno.json" with { type: "json" };
 import { playHuman } from "./human.ts";
 import { createLogger, LOG_FORMATS } from "./log.ts";
 import { DEMO_GAMES, type GameSpec, openInProcess, openRemote, playDemo } from "./play.ts";
-import { ProtocolError, ServerError } from "./protocol.ts";
+import { parseInteger, ProtocolError, ServerError } from "./protocol.ts";
 import type { ServerWorkerReply, ServerWorkerRequest } from "./bench/server_worker.ts";
 import { serve, SERVER_DEFAULTS } from "./server.ts";
 import { formatSummary, playGames, summarize, summaryJson } from "./stats.ts";
@@ -161,11 +161,24 @@ function parse<T extends ParseArgsOptionsConfig>(command: string, args: string[]
   }
 }
 
-const INTEGER = /^-?[0-9]+$/;
+/**
+ * `count` comma-separated integers, each as strict as the protocol's
+ * ({@linkcode parseInteger}), or `undefined` when the text is not that.
+ */
+function integers(text: string, count: number): number[] | undefined {
+  const parts = text.split(",");
+  if (parts.length !== count) return undefined;
+  try {
+    return parts.map((part) => parseInteger(part, "Value"));
+  } catch (error) {
+    if (error instanceof ProtocolError) return undefined;
+    throw error;
+  }
+}
 
 function integer(command: string, name: string, text: string, min: number, max: number): number {
-  const value = INTEGER.test(text) ? Number(text) : NaN;
-  if (!Number.isSafeInteger(value) || value < min || value > max) {
+  const value = integers(text, 1)?.[0];
+  if (value === undefined || value < min || value > max) {
     throw new UsageError(
       `--${name} needs an integer from ${min} to ${max}, got "${text}"`,
       command,
@@ -261,15 +274,14 @@ function hostPort(text: string): { hostname: string; port: number } {
 }
 
 function gameSpec(text: string): GameSpec {
-  const parts = text.split(",");
   const bad = () =>
     new UsageError(
       `--game needs LOWER,UPPER,SECRET with LOWER <= SECRET <= UPPER, got "${text}"`,
       "play",
     );
-  if (parts.length !== 3 || !parts.every((part) => INTEGER.test(part))) throw bad();
-  const [lower, upper, secret] = parts.map(Number);
-  if (![lower, upper, secret].every(Number.isSafeInteger)) throw bad();
+  const values = integers(text, 3);
+  if (!values) throw bad();
+  const [lower, upper, secret] = values;
   if (lower > secret || secret > upper) throw bad();
   return { lower, upper, secret };
 }
@@ -317,17 +329,14 @@ async function playCommand(args: string[], io: Io): Promise<number> {
   }
   let lower = 1, upper = 100;
   if (values.range !== undefined) {
-    const parts = values.range.split(",");
-    [lower, upper] = parts.map(Number);
-    if (
-      parts.length !== 2 || !parts.every((part) => INTEGER.test(part)) ||
-      !Number.isSafeInteger(lower) || !Number.isSafeInteger(upper) || lower > upper
-    ) {
+    const bounds = integers(values.range, 2);
+    if (!bounds || bounds[0] > bounds[1]) {
       throw new UsageError(
         `--range needs LOWER,UPPER, safe integers with LOWER <= UPPER, got "${values.range}"`,
         "play",
       );
     }
+    [lower, upper] = bounds;
   }
   const rounds = values.games === undefined
     ? 0
