@@ -258,18 +258,25 @@ async function load(port: number, args: readonly string[], seconds: number): Pro
     "--json",
     ...args,
   ]);
-  const script = `ulimit -n "$(ulimit -Hn)"; exec "$@"`;
-  const output = await new Deno.Command("sh", {
-    args: ["-c", script, "sh", ...command],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
+  const output = await withFdLimitRaised(command, "piped");
   const text = new TextDecoder().decode(output.stdout).trim();
   if (!text.startsWith("{")) {
     throw new Error(`Load generator failed: ${new TextDecoder().decode(output.stderr).trim()}`);
   }
   return JSON.parse(text) as LoadResult;
+}
+
+/** Runs `command` with its open-file limit raised to the hard limit, for 10,000 sockets. */
+function withFdLimitRaised(
+  command: string[],
+  stderr: "piped" | "inherit",
+): Promise<Deno.CommandOutput> {
+  return new Deno.Command("sh", {
+    args: ["-c", `ulimit -n "$(ulimit -Hn)"; exec "$@"`, "sh", ...command],
+    stdin: "null",
+    stdout: "piped",
+    stderr,
+  }).output();
 }
 
 /** Compiles bench/epoll_client.c into a temporary directory, if a C compiler exists. */
@@ -289,13 +296,7 @@ async function buildEpollClient(): Promise<string | undefined> {
 
 async function epollLoad(binary: string, port: number, seconds: number): Promise<EpollResult> {
   const command = pin(1, [binary, String(port), "1000", String(seconds)]);
-  const script = `ulimit -n "$(ulimit -Hn)"; exec "$@"`;
-  const output = await new Deno.Command("sh", {
-    args: ["-c", script, "sh", ...command],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "inherit",
-  }).output();
+  const output = await withFdLimitRaised(command, "inherit");
   return JSON.parse(new TextDecoder().decode(output.stdout)) as EpollResult;
 }
 
