@@ -33,11 +33,12 @@ export type Fields = Record<string, string | number | boolean | undefined>;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createLogger, type Logger } from "./log.ts";
  * const lines: string[] = [];
  * const logger: Logger = createLogger({ write: (line) => lines.push(line) });
- * logger.info("Listening on 127.0.0.1:4321");
- * console.assert(lines[0] === "Listening on 127.0.0.1:4321");
+ * logger.log("info", "Listening on 127.0.0.1:4321");
+ * assert.match(lines[0], /Listening on 127\.0\.0\.1:4321/);
  * ```
  */
 export interface Logger {
@@ -61,7 +62,7 @@ export interface LoggerOptions {
    * `text`: the message, then ` key=value` per field; `json`: one object per line.
    * @default {"text"}
    */
-  format?: "text" | "json";
+  format?: LogFormat;
   /**
    * Whether to write `debug` lines.
    * @default {false}
@@ -85,10 +86,26 @@ export interface LoggerOptions {
  */
 export const LOG_FORMATS = ["text", "json"] as const;
 
+/**
+ * A log format's name.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { LogFormat } from "./log.ts";
+ * const format: LogFormat = "json";
+ * assert.equal(format, "json");
+ * ```
+ */
+export type LogFormat = typeof LOG_FORMATS[number];
+
 const encoder = new TextEncoder();
 
 function stderrLine(line: string): void {
-  Deno.stderr.writeSync(encoder.encode(line + "\n"));
+  // A pipe may take a long line in pieces: write all of it.
+  const bytes = encoder.encode(line + "\n");
+  let offset = 0;
+  while (offset < bytes.length) offset += Deno.stderr.writeSync(bytes.subarray(offset));
 }
 
 const SAFE_VALUE = /^[\x21-\x7e]*$/;
