@@ -15,13 +15,8 @@ import {
   LineTooLongError,
   MAX_LINE_BYTES,
 } from "./framing.ts";
-import {
-  createStrategy,
-  Rng,
-  type Strategy,
-  StrategyError,
-  type StrategyName,
-} from "./strategy.ts";
+import { createStrategy, type StrategyName } from "./strategies.ts";
+import { Rng, type Strategy, StrategyError } from "./strategy.ts";
 
 /**
  * The four judgements a client may report, in wire spelling.

@@ -16,7 +16,8 @@ import {
   ProtocolError,
   ServerConnection,
 } from "./protocol.ts";
-import { Rng, STRATEGIES, type StrategyName } from "./strategy.ts";
+import { isStrategyName, STRATEGIES, type StrategyName } from "./strategies.ts";
+import { Rng } from "./strategy.ts";
 
 /**
  * The defaults of {@linkcode serve}, also shown by `serve --help`.
@@ -419,7 +420,7 @@ export function serve(options: ServeOptions = {}): GuessServer {
       throw new RangeError(`Option ${key} must be an integer of at least ${least}, got ${value}`);
     }
   }
-  if (options.strategy !== undefined && !STRATEGIES.includes(options.strategy)) {
+  if (options.strategy !== undefined && !isStrategyName(options.strategy)) {
     throw new RangeError(`Option strategy must be one of ${STRATEGIES.join(", ")}`);
   }
   const rng = new Rng(seedOf(options));

@@ -32,7 +32,7 @@
  */
 
 import { parseArgs } from "node:util";
-import type { LoadResult } from "../loadgen.ts";
+import type { LoadResult } from "../cli/loadgen.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const DENO = Deno.execPath();

@@ -18,7 +18,8 @@
 
 import { BisectStrategy } from "../bisect.ts";
 import { type Decision, judge } from "../protocol.ts";
-import { RandomStrategy, Rng, type Strategy } from "../strategy.ts";
+import { RandomStrategy } from "../random.ts";
+import { Rng, type Strategy } from "../strategy.ts";
 
 const SIZES: [string, bigint][] = [
   ["5", 5n],

@@ -5,16 +5,16 @@
  * @module
  */
 
-import { Client, connect } from "./client.ts";
-import type { Decision, GameEvent } from "./protocol.ts";
-import { serveStreams, type SessionServeOptions } from "./server.ts";
+import { Client, connect } from "../client.ts";
+import type { Decision, GameEvent } from "../protocol.ts";
+import { serveStreams, type SessionServeOptions } from "../server.ts";
 
 /**
  * One game to play: the range and the client's secret.
  *
  * @example
  * ```ts
- * import type { GameSpec } from "./play.ts";
+ * import type { GameSpec } from "./demo.ts";
  * const spec: GameSpec = { lower: 1, upper: 5, secret: 3 };
  * ```
  */
@@ -32,7 +32,7 @@ export interface GameSpec {
  *
  * @example
  * ```ts
- * import { DEMO_GAMES } from "./play.ts";
+ * import { DEMO_GAMES } from "./demo.ts";
  * console.assert(DEMO_GAMES.length === 2);
  * ```
  */
@@ -46,7 +46,7 @@ export const DEMO_GAMES: readonly GameSpec[] = Object.freeze([
  *
  * @example
  * ```ts
- * import { openInProcess } from "./play.ts";
+ * import { openInProcess } from "./demo.ts";
  * await using table = openInProcess({ seed: 1 });
  * console.assert(!table.client.closed);
  * ```
@@ -71,7 +71,7 @@ export interface Table extends AsyncDisposable {
  *
  * @example
  * ```ts
- * import { openInProcess } from "./play.ts";
+ * import { openInProcess } from "./demo.ts";
  * await using table = openInProcess({ seed: 1 });
  * await using game = await table.client.session(1, 1, 1);
  * console.assert(await game.requestNumber() === 1);
@@ -111,7 +111,7 @@ export function openInProcess(options: SessionServeOptions = {}): Table {
  *
  * @example
  * ```ts ignore
- * import { openRemote } from "./play.ts";
+ * import { openRemote } from "./demo.ts";
  * await using table = await openRemote("127.0.0.1", 4321);
  * ```
  */
@@ -137,7 +137,7 @@ export async function openRemote(hostname: string, port: number): Promise<Table>
  *
  * @example
  * ```ts
- * import { DEMO_GAMES, openInProcess, playDemo } from "./play.ts";
+ * import { DEMO_GAMES, openInProcess, playDemo } from "./demo.ts";
  * await using table = openInProcess({ seed: 1 });
  * const results = await playDemo(table, DEMO_GAMES, 5, () => {});
  * console.assert(results.length > 0);

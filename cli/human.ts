@@ -8,10 +8,10 @@
  * @module
  */
 
-import { BisectStrategy } from "./bisect.ts";
-import { LineStream } from "./framing.ts";
-import type { Table } from "./play.ts";
-import { type Decision, errorMessage, excerpt, ProtocolError, ServerError } from "./protocol.ts";
+import { BisectStrategy } from "../bisect.ts";
+import { LineStream } from "../framing.ts";
+import type { Table } from "./demo.ts";
+import { type Decision, errorMessage, excerpt, ProtocolError, ServerError } from "../protocol.ts";
 
 /**
  * One line of the person's input, understood: a decision, a request for help,
@@ -146,7 +146,7 @@ const PROMPT = "Warmer, colder, unsure or yes? [w/c/u/y, ? for help] ";
  * @example A person who thinks of 50, over 1..100
  * ```ts
  * import { playHuman } from "./human.ts";
- * import { openInProcess } from "./play.ts";
+ * import { openInProcess } from "./demo.ts";
  * await using table = openInProcess({ strategy: "bisect" });
  * const lines: string[] = [];
  * const result = await playHuman(table, {

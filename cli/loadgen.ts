@@ -14,8 +14,8 @@
 
 import * as hdr from "hdr-histogram-js";
 import process from "node:process";
-import { decodeLine, MAX_LINE_BYTES } from "./framing.ts";
-import { describeError } from "./log.ts";
+import { decodeLine, MAX_LINE_BYTES } from "../framing.ts";
+import { describeError } from "../log.ts";
 import {
   type Decision,
   DECISIONS,
@@ -23,7 +23,7 @@ import {
   parseReply,
   ProtocolError,
   ServerError,
-} from "./protocol.ts";
+} from "../protocol.ts";
 
 /**
  * What each connection does.

@@ -6,8 +6,8 @@
  * @module
  */
 
-import type { Table } from "./play.ts";
-import { Rng } from "./strategy.ts";
+import type { Table } from "./demo.ts";
+import { Rng } from "../strategy.ts";
 
 /**
  * A uniform random integer in [lower, upper], exact for any safe bounds
@@ -21,7 +21,7 @@ import { Rng } from "./strategy.ts";
  * @example
  * ```ts
  * import { randomInteger } from "./stats.ts";
- * import { Rng } from "./strategy.ts";
+ * import { Rng } from "../strategy.ts";
  * const value = randomInteger(new Rng(1), -5, 5);
  * console.assert(value >= -5 && value <= 5);
  * ```
@@ -87,7 +87,7 @@ export interface Tally {
  *
  * @example
  * ```ts
- * import { openInProcess } from "./play.ts";
+ * import { openInProcess } from "./demo.ts";
  * import { playGames } from "./stats.ts";
  * await using table = openInProcess({ strategy: "bisect" });
  * const tally = await playGames(table, { lower: 1, upper: 100, games: 3, count: 100, seed: 1 });

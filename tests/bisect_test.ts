@@ -9,7 +9,8 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { BisectStrategy } from "../bisect.ts";
 import { type Decision, DECISIONS, judge, ServerConnection } from "../protocol.ts";
-import { createStrategy, Rng, STRATEGIES, StrategyError } from "../strategy.ts";
+import { createStrategy, STRATEGIES } from "../strategies.ts";
+import { Rng, StrategyError } from "../strategy.ts";
 
 const SEED = 20261125;
 const MIN = Number.MIN_SAFE_INTEGER;

@@ -6,8 +6,8 @@
 
 import assert from "node:assert/strict";
 import { BisectStrategy } from "../bisect.ts";
-import { HUMAN_HELP, type HumanOptions, parseAnswer, playHuman } from "../human.ts";
-import { openInProcess } from "../play.ts";
+import { HUMAN_HELP, type HumanOptions, parseAnswer, playHuman } from "../cli/human.ts";
+import { openInProcess } from "../cli/demo.ts";
 import { type Decision, judge, ProtocolError } from "../protocol.ts";
 import { DEFAULT_TIMEOUT, MAIN_PATH, readStreamUntil, withTimeout } from "./helpers.ts";
 

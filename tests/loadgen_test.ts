@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type LoadResult, runLoad } from "../loadgen.ts";
+import { type LoadResult, runLoad } from "../cli/loadgen.ts";
 import { main } from "../main.ts";
 import { serve } from "../server.ts";
 import { decode, encode, runCli } from "./helpers.ts";

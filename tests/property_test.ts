@@ -21,15 +21,9 @@ import {
   type Reply,
   ServerConnection,
 } from "../protocol.ts";
-import {
-  createStrategy,
-  RandomStrategy,
-  Rng,
-  SHUFFLE_LIMIT,
-  ShuffleStrategy,
-  type Strategy,
-  StrategyError,
-} from "../strategy.ts";
+import { RandomStrategy, SHUFFLE_LIMIT, ShuffleStrategy } from "../random.ts";
+import { createStrategy } from "../strategies.ts";
+import { Rng, type Strategy, StrategyError } from "../strategy.ts";
 
 const SEED = 20261125;
 const MIN = BigInt(Number.MIN_SAFE_INTEGER);

@@ -17,7 +17,9 @@ import {
   ServerError,
   Session,
 } from "../protocol.ts";
-import { createStrategy, RandomStrategy, Rng, StrategyError } from "../strategy.ts";
+import { RandomStrategy } from "../random.ts";
+import { createStrategy } from "../strategies.ts";
+import { Rng, StrategyError } from "../strategy.ts";
 import { decode, encode, playSeedDemo } from "./helpers.ts";
 
 const MIN = Number.MIN_SAFE_INTEGER;

@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { openInProcess } from "../play.ts";
+import { openInProcess } from "../cli/demo.ts";
 import {
   formatSummary,
   playGames,
@@ -12,7 +12,7 @@ import {
   summarize,
   type Summary,
   summaryJson,
-} from "../stats.ts";
+} from "../cli/stats.ts";
 import { Rng } from "../strategy.ts";
 import { runCli } from "./helpers.ts";
 

@@ -1,10 +1,10 @@
 /**
- * Microbenchmarks of line framing: `deno bench benches/`.
+ * Microbenchmarks of line framing: `deno bench bench/micro/`.
  *
  * @module
  */
 
-import { decodeLine, LineSplitter } from "../framing.ts";
+import { decodeLine, LineSplitter } from "../../framing.ts";
 
 const encoder = new TextEncoder();
 const one = encoder.encode("NUMBER\n");

@@ -1,13 +1,13 @@
 /**
- * Microbenchmarks of the protocol core: `deno bench benches/`. The game step
+ * Microbenchmarks of the protocol core: `deno bench bench/micro/`. The game step
  * is what the server does per round trip of a game: one `REPORT` and one
  * `NUMBER` in one chunk, one reply out.
  *
  * @module
  */
 
-import { judge, parseCommand, ServerConnection } from "../protocol.ts";
-import { Rng } from "../strategy.ts";
+import { judge, parseCommand, ServerConnection } from "../../protocol.ts";
+import { Rng } from "../../strategy.ts";
 
 Deno.bench("parseCommand: NUMBER", { group: "parse", baseline: true }, () => {
   parseCommand("NUMBER");

@@ -1,0 +1,147 @@
+/**
+ * `guess bench`: puts load on a server (ours in a worker thread, or
+ * `--connect`) and prints throughput, latency and errors.
+ *
+ * @module
+ */
+
+import { SERVER_DEFAULTS } from "../server.ts";
+import { hostPort, integer, type Io, parse, stdio, UsageError, writeText } from "./args.ts";
+import type { ServerWorkerReply, ServerWorkerRequest } from "./server_worker.ts";
+
+/**
+ * The help of `guess bench`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { BENCH_HELP } from "./bench.ts";
+ * assert.match(BENCH_HELP, /--pipeline/);
+ * ```
+ */
+export const BENCH_HELP = `Usage: guess bench [options]
+
+Puts load on a guess server and prints round trips/s, games/s, reply latency
+percentiles, errors and connections. Every reply is checked: a number in the game's
+range, judged like a real client would. Without --connect it starts our server in a
+worker thread, so this one command is a whole benchmark: the worker's modules need
+--allow-read as well as --allow-net (deno run --allow-net --allow-read main.ts bench).
+
+Options:
+  --connect HOST:PORT   Load this server instead of one in a worker
+  --connections N       Connections at once (default 50)
+  --duration S          Seconds the run lasts, connecting included (default 10)
+  --range N             Games are over 1..N (default 100)
+  --pipeline D          Instead of games, write D NUMBERs at a time and wait for all D replies
+  --idle                Instead of games, one exchange per connection, then idle till the end
+  --json                Print the result as one JSON object
+  -h, --help            Show this help
+
+Exit status: 0 without errors, 1 when any reply or connection failed.
+`;
+
+/**
+ * Runs `guess bench`.
+ *
+ * @param args The arguments after `bench`.
+ * @param io Where the result goes.
+ * @returns The exit status: 0 without errors, 1 when a reply or connection failed.
+ * @throws {UsageError} On a bad command line.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { UsageError } from "./args.ts";
+ * import { benchCommand } from "./bench.ts";
+ * const io = { out: () => {}, err: () => {} };
+ * await assert.rejects(benchCommand(["--pipeline", "5", "--idle"], io), UsageError);
+ * ```
+ */
+export async function benchCommand(args: string[], io: Io): Promise<number> {
+  const { values } = parse("bench", args, {
+    connect: { type: "string" },
+    connections: { type: "string" },
+    duration: { type: "string" },
+    range: { type: "string" },
+    pipeline: { type: "string" },
+    idle: { type: "boolean" },
+    json: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  });
+  if (values.help) {
+    io.out(BENCH_HELP);
+    return 0;
+  }
+  const number = (name: "connections" | "duration" | "range" | "pipeline", max: number) => {
+    const text = values[name];
+    return text === undefined ? undefined : integer("bench", name, text, 1, max);
+  };
+  const connections = number("connections", 1_000_000) ?? 50;
+  const duration = (number("duration", 86_400) ?? 10) * 1000;
+  const range = number("range", Number.MAX_SAFE_INTEGER) ?? 100;
+  const depth = number("pipeline", 65_536);
+  if (depth !== undefined && values.idle) {
+    throw new UsageError("--pipeline and --idle exclude each other", "bench");
+  }
+  if (depth !== undefined && depth > range) {
+    throw new UsageError(`--pipeline ${depth} is over --range ${range}`, "bench");
+  }
+  const remote = values.connect === undefined ? undefined : hostPort(values.connect, "bench");
+  // Loaded here, not at the top: the histogram library costs the other commands ~20 MB.
+  const { formatResult, progressLine, runLoad } = await import("./loadgen.ts");
+  const tty = io === stdio && Deno.stderr.isTerminal();
+  await using server = remote ? undefined : await startServerWorker(connections);
+  const result = await runLoad({
+    hostname: remote?.hostname,
+    port: remote?.port ?? server!.port,
+    connections,
+    duration,
+    range,
+    mode: depth !== undefined
+      ? { type: "pipeline", depth }
+      : values.idle
+      ? { type: "idle" }
+      : { type: "game" },
+    onProgress: tty
+      ? (progress) => writeText(Deno.stderr, `\r${progressLine(progress)}\x1b[K`)
+      : undefined,
+  });
+  if (tty) writeText(Deno.stderr, "\r\x1b[K");
+  io.out(values.json ? JSON.stringify(result) : formatResult(result));
+  return result.errors === 0 ? 0 : 1;
+}
+
+/** Runs our server in a module worker (its own thread); dispose to stop it. */
+async function startServerWorker(
+  connections: number,
+): Promise<{ port: number } & AsyncDisposable> {
+  const worker = new Worker(new URL("./server_worker.ts", import.meta.url), {
+    type: "module",
+  });
+  const next = () =>
+    new Promise<ServerWorkerReply>((resolve, reject) => {
+      worker.onmessage = (event: MessageEvent<ServerWorkerReply>) => resolve(event.data);
+      worker.onerror = (event) => {
+        event.preventDefault();
+        reject(new Error(`Server worker failed: ${event.message}`));
+      };
+    });
+  const send = (request: ServerWorkerRequest) => worker.postMessage(request);
+  try {
+    const listening = next();
+    send({ type: "start", maxConnections: Math.max(connections, SERVER_DEFAULTS.maxConnections) });
+    const reply = await listening;
+    if (reply.type !== "listening") throw new Error(`Server worker said ${reply.type}`);
+    return {
+      port: reply.port,
+      async [Symbol.asyncDispose]() {
+        const stopped = next();
+        send({ type: "stop" });
+        await stopped.finally(() => worker.terminate());
+      },
+    };
+  } catch (error) {
+    worker.terminate();
+    throw error;
+  }
+}

@@ -1,0 +1,129 @@
+/**
+ * `guess serve`: runs the server until SIGINT or SIGTERM, then drains it.
+ *
+ * @module
+ */
+
+import { createLogger, LOG_FORMATS, type LogFormat } from "../log.ts";
+import { serve, SERVER_DEFAULTS } from "../server.ts";
+import { STRATEGIES } from "../strategies.ts";
+import { integer, type Io, parse, seed, strategy, UsageError } from "./args.ts";
+
+/**
+ * The help of `guess serve`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { SERVE_HELP } from "./serve.ts";
+ * assert.match(SERVE_HELP, /--max-connections/);
+ * ```
+ */
+export const SERVE_HELP = `Usage: guess serve [options]
+
+Runs the guess server. Logs go to stderr, starting with 'Listening on HOST:PORT'.
+SIGINT or SIGTERM stops it gracefully (exit 0); a second SIGINT exits at once.
+
+Options:
+  --hostname H          Address to listen on (default ${SERVER_DEFAULTS.hostname})
+  --port P              Port, 0 for any free one (default ${SERVER_DEFAULTS.port})
+  --strategy S          How to guess: ${STRATEGIES.join(", ")} (default random)
+  --seed N              Seed for the random guesses, to replay games (default: random)
+  --max-line-bytes N    Longest command line; longer gets ERROR and a close (default ${SERVER_DEFAULTS.maxLineBytes})
+  --max-connections N   Connections at once; one more gets ERROR Server busy (default ${SERVER_DEFAULTS.maxConnections})
+  --idle-timeout S      Seconds without a complete line before ERROR Idle timeout (default ${
+  SERVER_DEFAULTS.idleTimeout / 1000
+})
+  --grace S             Seconds games get to finish on shutdown (default ${
+  SERVER_DEFAULTS.grace / 1000
+})
+  --log-format F        ${LOG_FORMATS.join(" or ")} (default text)
+  --verbose             Also log connections and each game's 'Server: 4 is Unsure' lines
+  -h, --help            Show this help
+`;
+
+/**
+ * Runs `guess serve` until the server has stopped.
+ *
+ * @param args The arguments after `serve`.
+ * @param io Where the logs go (`err`) and the help (`out`).
+ * @returns The exit status: 0 once the server stopped.
+ * @throws {UsageError} On a bad command line.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { serveCommand } from "./serve.ts";
+ * const lines: string[] = [];
+ * assert.equal(await serveCommand(["--help"], { out: (l) => lines.push(l), err: () => {} }), 0);
+ * assert.match(lines[0], /^Usage: guess serve/);
+ * ```
+ */
+export async function serveCommand(args: string[], io: Io): Promise<number> {
+  const { values } = parse("serve", args, {
+    hostname: { type: "string" },
+    port: { type: "string" },
+    strategy: { type: "string" },
+    seed: { type: "string" },
+    "max-line-bytes": { type: "string" },
+    "max-connections": { type: "string" },
+    "idle-timeout": { type: "string" },
+    grace: { type: "string" },
+    "log-format": { type: "string" },
+    verbose: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  });
+  if (values.help) {
+    io.out(SERVE_HELP);
+    return 0;
+  }
+  const format = values["log-format"] ?? "text";
+  if (!(LOG_FORMATS as readonly string[]).includes(format)) {
+    throw new UsageError(
+      `--log-format must be ${LOG_FORMATS.join(" or ")}, got "${format}"`,
+      "serve",
+    );
+  }
+  const optional = (name: keyof typeof values, min: number, max: number, scale = 1) => {
+    const text = values[name];
+    return typeof text === "string" ? integer("serve", name, text, min, max) * scale : undefined;
+  };
+  const logger = createLogger({
+    format: format as LogFormat,
+    verbose: values.verbose,
+    write: io.err,
+  });
+  const controller = new AbortController();
+  const server = serve({
+    hostname: values.hostname,
+    port: optional("port", 0, 65535),
+    strategy: strategy("serve", values.strategy, "random"),
+    seed: seed("serve", values.seed),
+    maxLineBytes: optional("max-line-bytes", 16, 1 << 20),
+    maxConnections: optional("max-connections", 1, 1_000_000),
+    idleTimeout: optional("idle-timeout", 1, 86_400, 1000),
+    grace: optional("grace", 0, 3_600, 1000),
+    logger,
+    signal: controller.signal,
+  });
+  let interrupts = 0;
+  const onSignal = (signal: Deno.Signal) => () => {
+    if (signal === "SIGINT" && ++interrupts > 1) {
+      logger.log("warn", "Second SIGINT, exiting now");
+      Deno.exit(130);
+    }
+    logger.log("info", `Received ${signal}`);
+    controller.abort();
+  };
+  const handlers = (["SIGINT", "SIGTERM"] as const).map((signal) => {
+    const handler = onSignal(signal);
+    Deno.addSignalListener(signal, handler);
+    return () => Deno.removeSignalListener(signal, handler);
+  });
+  try {
+    await server.finished;
+  } finally {
+    for (const remove of handlers) remove();
+  }
+  return 0;
+}
