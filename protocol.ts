@@ -478,6 +478,11 @@ export class Session {
     return this.#game !== undefined;
   }
 
+  /** How many guesses the running game has made (0 without a game); final once it is `Correct`. */
+  get guesses(): number {
+    return this.#game?.guesses ?? 0;
+  }
+
   /**
    * Applies one command.
    *
@@ -605,6 +610,11 @@ export class ServerConnection {
   /** Whether a game is running. */
   get inGame(): boolean {
     return this.#session.inGame;
+  }
+
+  /** How many guesses the running game has made (0 without a game). */
+  get guesses(): number {
+    return this.#session.guesses;
   }
 
   /** How many complete lines were handled so far. */

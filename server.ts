@@ -8,6 +8,7 @@
  */
 
 import { MAX_LINE_BYTES } from "./framing.ts";
+import { type HttpOptions, type HttpSide, startHttp, type WebSocketGame } from "./http.ts";
 import { describeError, type Logger, silentLogger } from "./log.ts";
 import {
   excerpt,
@@ -18,6 +19,7 @@ import {
 } from "./protocol.ts";
 import { isStrategyName, STRATEGIES, type StrategyName } from "./strategies.ts";
 import { Rng } from "./strategy.ts";
+import { ServerMetrics, type TransportName } from "./metrics.ts";
 
 /**
  * The defaults of {@linkcode serve}, also shown by `serve --help`.
@@ -129,6 +131,12 @@ export interface ServeOptions extends SessionServeOptions {
    * @default {4096}
    */
   tcpBacklog?: number;
+  /**
+   * Also serve HTTP on a port of its own (off when absent): the game page,
+   * `/ws` (the line protocol over WebSocket; these connections count against
+   * `maxConnections` with the TCP ones), `/metrics` and `/healthz`. See `http.ts`.
+   */
+  http?: HttpOptions;
 }
 
 /**
@@ -167,6 +175,10 @@ export interface GuessServer extends AsyncDisposable {
   readonly finished: Promise<void>;
   /** How many connections are open. */
   readonly connections: number;
+  /** The HTTP side's address, when the `http` option is given. */
+  readonly httpAddr: Deno.NetAddr | undefined;
+  /** The server's metrics, as `/metrics` shows them. */
+  readonly metrics: ServerMetrics;
   /**
    * Stops accepting, lets games in progress finish within the grace time,
    * then closes what is left. Idempotent.
@@ -232,10 +244,17 @@ class Connection {
   /** Set while the server drains: end once no game is running. */
   draining = false;
 
+  readonly #counts: ConnectionCounts | undefined;
+
   constructor(
     id: number,
     transport: Transport,
-    options: SessionServeOptions & { rng: Rng; now: number },
+    options: SessionServeOptions & {
+      rng: Rng;
+      now: number;
+      metrics?: ServerMetrics;
+      transport?: TransportName;
+    },
   ) {
     this.id = id;
     this.#transport = transport;
@@ -243,14 +262,18 @@ class Connection {
     this.lastActive = options.now;
     const logger = this.#logger;
     const onEvent = options.onEvent;
+    const counts = options.metrics &&
+      new ConnectionCounts(options.metrics, options.transport ?? "tcp", options.strategy);
+    this.#counts = counts;
     this.#core = new ServerConnection({
       maxLineBytes: options.maxLineBytes,
       strategy: options.strategy,
       rng: options.rng,
-      onEvent: logger.verbose || onEvent
+      onEvent: logger.verbose || onEvent || counts
         ? (event) => {
+          counts?.game(event, this.#core.guesses);
           onEvent?.(event);
-          logGameEvent(logger, id, event);
+          if (logger.verbose) logGameEvent(logger, id, event);
         }
         : undefined,
     });
@@ -277,6 +300,7 @@ class Connection {
           if (discarded > LINGER_BYTES) break;
           continue;
         }
+        this.#counts?.received.inc(n);
         const lines = core.lines;
         const out = core.receive(buffer.subarray(0, n));
         if (core.lines !== lines) this.lastActive = clock();
@@ -300,6 +324,7 @@ class Connection {
       }
     } finally {
       this.close();
+      this.#counts?.closed();
     }
   }
 
@@ -355,6 +380,7 @@ class Connection {
     }
     const out = text.length <= this.#out.length ? this.#out : new Uint8Array(text.length);
     const { written } = this.#encoder.encodeInto(text, out);
+    this.#counts?.sent(text, written);
     this.#writing = true;
     try {
       let offset = 0;
@@ -364,6 +390,59 @@ class Connection {
     } finally {
       this.#writing = false;
     }
+  }
+}
+
+/** One connection's share of the {@linkcode ServerMetrics}: bytes, errors, games. */
+class ConnectionCounts {
+  readonly #metrics: ServerMetrics;
+  readonly #strategy: { strategy: string };
+  readonly received: { inc(by?: number): void };
+  readonly #sent: { inc(by?: number): void };
+  #playing = false;
+  #solved = false;
+
+  constructor(metrics: ServerMetrics, transport: TransportName, strategy: StrategyName = "random") {
+    this.#metrics = metrics;
+    this.#strategy = { strategy };
+    this.received = metrics.bytesReceived.bind({ transport });
+    this.#sent = metrics.bytesSent.bind({ transport });
+  }
+
+  sent(text: string, bytes: number): void {
+    this.#sent.inc(bytes);
+    if (text.includes("ERROR ")) this.#metrics.countErrors(text);
+  }
+
+  /** A game event; `guesses` is the running game's count at that moment. */
+  game(event: GameEvent, guesses: number): void {
+    switch (event.type) {
+      case "start":
+        this.#playing = true;
+        this.#solved = false;
+        this.#metrics.gamesStarted.inc(this.#strategy);
+        return;
+      case "report":
+        if (event.decision === "Correct" && this.#playing && !this.#solved) {
+          this.#solved = true;
+          this.#metrics.gamesFinished.inc(this.#strategy);
+          this.#metrics.guessesPerGame.observe(guesses, this.#strategy);
+        }
+        return;
+      case "end":
+        this.closed();
+        return;
+      default: {
+        const unknown: never = event;
+        throw new RangeError(`Unknown event ${excerpt(JSON.stringify(unknown))}`);
+      }
+    }
+  }
+
+  /** The game (if any) ended: abandoned unless it was solved. */
+  closed(): void {
+    if (this.#playing && !this.#solved) this.#metrics.gamesAbandoned.inc(this.#strategy);
+    this.#playing = false;
   }
 }
 
@@ -423,7 +502,10 @@ export function serve(options: ServeOptions = {}): GuessServer {
   if (options.strategy !== undefined && !isStrategyName(options.strategy)) {
     throw new RangeError(`Option strategy must be one of ${STRATEGIES.join(", ")}`);
   }
+  const http = options.http;
   const rng = new Rng(seedOf(options));
+  const metrics = new ServerMetrics();
+  const started = performance.now();
   const listener = Deno.listen({
     hostname: settings.hostname,
     port: settings.port,
@@ -456,6 +538,37 @@ export function serve(options: ServeOptions = {}): GuessServer {
     if (stopping && connections.size === 0) allClosed();
   };
 
+  /** Runs one accepted connection, TCP or WebSocket, in the shared set. */
+  const open = (
+    transport: Transport,
+    remote: string,
+    kind: TransportName,
+    game: WebSocketGame,
+  ): Connection => {
+    const connection = new Connection(nextId++, transport, {
+      ...options,
+      strategy: game.strategy ?? options.strategy,
+      maxLineBytes: settings.maxLineBytes,
+      rng: game.seed === undefined ? rng.fork() : new Rng(game.seed),
+      now,
+      metrics,
+      transport: kind,
+    });
+    connections.add(connection);
+    metrics.connectionsAccepted.inc({ transport: kind });
+    metrics.connectionsOpen.inc({ transport: kind });
+    logger.log("debug", "Connection opened", { conn: connection.id, remote, transport: kind });
+    options.onConnection?.({ type: "open", id: connection.id, connections: connections.size });
+    connection.run(clock).finally(() => {
+      connections.delete(connection);
+      metrics.connectionsOpen.inc({ transport: kind }, -1);
+      logger.log("debug", "Connection closed", { conn: connection.id });
+      options.onConnection?.({ type: "close", id: connection.id, connections: connections.size });
+      checkFinished();
+    });
+    return connection;
+  };
+
   const accepting = (async () => {
     for (;;) {
       let conn: Deno.TcpConn;
@@ -469,10 +582,13 @@ export function serve(options: ServeOptions = {}): GuessServer {
         continue;
       }
       if (stopping) {
+        metrics.connectionsRefused.inc({ transport: "tcp" });
         conn.close();
         continue;
       }
       if (connections.size >= settings.maxConnections) {
+        metrics.connectionsRefused.inc({ transport: "tcp" });
+        metrics.protocolErrors.inc({ kind: "server_busy" });
         logger.log("warn", "Server busy, refusing connection", {
           remote: addressOf(conn.remoteAddr),
           connections: connections.size,
@@ -487,31 +603,53 @@ export function serve(options: ServeOptions = {}): GuessServer {
       }
       // Replies are tiny and each one is awaited by its client: never hold one for Nagle.
       conn.setNoDelay(true);
-      const connection = new Connection(nextId++, conn, {
-        ...options,
-        maxLineBytes: settings.maxLineBytes,
-        rng: rng.fork(),
-        now,
-      });
-      connections.add(connection);
-      logger.log("debug", "Connection opened", {
-        conn: connection.id,
-        remote: addressOf(conn.remoteAddr),
-      });
-      options.onConnection?.({ type: "open", id: connection.id, connections: connections.size });
-      connection.run(clock).finally(() => {
-        connections.delete(connection);
-        logger.log("debug", "Connection closed", { conn: connection.id });
-        options.onConnection?.({ type: "close", id: connection.id, connections: connections.size });
-        checkFinished();
-      });
+      open(conn, addressOf(conn.remoteAddr), "tcp", {});
     }
   })();
+
+  let httpSide: HttpSide | undefined;
+  if (http) {
+    try {
+      httpSide = startHttp(http, {
+        metrics: () => metrics.render(Math.round(performance.now() - started) / 1000),
+        healthy: () => !stopping,
+        capacity: () => settings.maxConnections - connections.size,
+        onResponse: (status) => metrics.httpRequests.inc({ code: String(status) }),
+        adopt(socket, game, remote) {
+          if (stopping || connections.size >= settings.maxConnections) {
+            metrics.connectionsRefused.inc({ transport: "websocket" });
+            const message = stopping
+              ? "Server shutting down"
+              : `Server busy: ${settings.maxConnections} connections, try again later`;
+            metrics.protocolErrors.inc({ kind: stopping ? "shutting_down" : "server_busy" });
+            const refusal = refuseWebSocket(socket, message);
+            refusals.add(refusal);
+            refusal.finally(() => refusals.delete(refusal));
+            return;
+          }
+          const transport = webSocketTransport(socket, settings.maxLineBytes);
+          const connection = open(transport, remote, "websocket", game);
+          transport.onBadMessage = (message) => {
+            logger.log("warn", `${message}, closing`, { conn: connection.id });
+            connection.kick(`${message}, closing`);
+          };
+        },
+      });
+    } catch (error) {
+      // The HTTP port is taken, say: do not leave the game port open behind the error.
+      listener.close();
+      clearInterval(sweeper);
+      throw error;
+    }
+    logger.log("info", `HTTP on ${addressOf(httpSide.addr)}`);
+  }
 
   const finished = Promise.all([accepting, closedPromise]).then(async () => {
     clearTimeout(graceTimer);
     options.signal?.removeEventListener("abort", onAbort);
     await Promise.all(refusals);
+    // /healthz answered 503 through the drain; now the HTTP side goes too.
+    await httpSide?.shutdown();
     logger.log("info", "Server stopped");
   });
 
@@ -549,6 +687,8 @@ export function serve(options: ServeOptions = {}): GuessServer {
     get connections() {
       return connections.size;
     },
+    httpAddr: httpSide?.addr,
+    metrics,
     shutdown,
     [Symbol.asyncDispose]: shutdown,
   };
@@ -632,4 +772,138 @@ function streamTransport(
       writer.close().catch(() => {});
     },
   };
+}
+
+/** The most bytes of received messages a WebSocket connection holds before the core takes them. */
+const MAX_WS_QUEUED = 64 * 1024;
+/** The most reply bytes waiting in a WebSocket's send buffer: a peer that does not read is closed. */
+const MAX_WS_BUFFERED = 64 * 1024;
+
+/**
+ * A WebSocket as a {@linkcode Transport}: one text message is one command line
+ * (the newline is added here), each reply line is one text message. What the
+ * line protocol cannot carry is refused through `onBadMessage` (the connection
+ * answers `ERROR …` and closes): a binary message, a message holding CR or LF,
+ * more than `MAX_WS_QUEUED` bytes waiting. A message over the line limit is
+ * handed to the core cut to one byte over it, so the core answers it exactly
+ * as it answers a long line on TCP.
+ */
+function webSocketTransport(
+  socket: WebSocket,
+  maxLineBytes: number,
+): Transport & { onBadMessage: (message: string) => void } {
+  const encoder = new TextEncoder();
+  const decoder = new TextDecoder();
+  // Lines, and the refusal of a bad message in its place in the order.
+  const queue: (Uint8Array | { readonly bad: string })[] = [];
+  let queued = 0;
+  let ended = false;
+  let refused = false;
+  let wake: (() => void) | undefined;
+  let tail = "";
+  const limit = Math.max(MAX_WS_QUEUED, 2 * (maxLineBytes + 1));
+  const transport = {
+    onBadMessage: (_message: string) => {},
+    async read(buffer: Uint8Array): Promise<number | null> {
+      while (queue.length === 0) {
+        if (ended) return null;
+        await new Promise<void>((resolve) => wake = resolve);
+      }
+      const first = queue[0];
+      if ("bad" in first) {
+        // The lines before it are handled: refuse it now (the loop only discards from here on).
+        transport.onBadMessage(first.bad);
+        queue.length = 0;
+        return 0;
+      }
+      // Pipelining: as many waiting lines as fit, so their replies go out together.
+      let n = 0;
+      while (queue.length > 0 && n < buffer.length) {
+        const head: Uint8Array | { readonly bad: string } = queue[0];
+        if ("bad" in head) break;
+        const take = Math.min(buffer.length - n, head.length);
+        buffer.set(head.subarray(0, take), n);
+        n += take;
+        if (take === head.length) queue.shift();
+        else queue[0] = head.subarray(take);
+      }
+      queued -= n;
+      return n;
+    },
+    write(bytes: Uint8Array): Promise<number> {
+      if (socket.readyState !== WebSocket.OPEN) {
+        return Promise.reject(new ProtocolError("WebSocket is closed"));
+      }
+      if (socket.bufferedAmount > MAX_WS_BUFFERED) {
+        return Promise.reject(new ProtocolError("WebSocket peer does not read its replies"));
+      }
+      const lines = (tail + decoder.decode(bytes)).split("\n");
+      tail = lines.pop()!;
+      for (const line of lines) socket.send(line);
+      return Promise.resolve(bytes.length);
+    },
+    closeWrite(): Promise<void> {
+      if (socket.readyState === WebSocket.OPEN) socket.close(1000);
+      return Promise.resolve();
+    },
+    close(): void {
+      end();
+      if (socket.readyState === WebSocket.OPEN) socket.close(1000);
+    },
+  };
+  const end = () => {
+    ended = true;
+    wake?.();
+  };
+  const push = (bytes: Uint8Array) => {
+    queue.push(bytes);
+    queued += bytes.length;
+    wake?.();
+  };
+  const refuse = (message: string) => {
+    if (refused) return;
+    refused = true;
+    queue.push({ bad: message });
+    wake?.();
+  };
+  socket.onmessage = (event: MessageEvent) => {
+    if (refused || ended) return;
+    const data = event.data;
+    if (typeof data !== "string") {
+      return refuse("Binary message: send each command as a text message");
+    }
+    if (/[\r\n]/.test(data)) {
+      return refuse("Message holds CR or LF: send one command per message, without a newline");
+    }
+    // Cut to one byte over the limit: the core then answers "Line too long" and closes.
+    const bytes = encoder.encode(
+      data.length > 4 * maxLineBytes ? data.slice(0, maxLineBytes + 1) : data,
+    );
+    if (bytes.length > maxLineBytes) return push(bytes.subarray(0, maxLineBytes + 1));
+    if (queued + bytes.length + 1 > limit) {
+      return refuse(`Too many messages waiting: the limit is ${limit} bytes`);
+    }
+    const line = new Uint8Array(bytes.length + 1);
+    line.set(bytes);
+    line[bytes.length] = 0x0a;
+    push(line);
+  };
+  socket.onclose = end;
+  socket.onerror = end;
+  return transport;
+}
+
+/** Answers a WebSocket over the limit (or during shutdown) with `ERROR <message>` and closes it. */
+function refuseWebSocket(socket: WebSocket, message: string): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => resolve();
+    socket.onclose = done;
+    socket.onerror = done;
+    socket.onopen = () => {
+      socket.send(formatReply({ type: "error", message }).slice(0, -1));
+      socket.close(1000);
+    };
+    // A peer that never completes the close handshake: give up after the linger time.
+    setTimeout(done, LINGER_MS);
+  });
 }
