@@ -365,6 +365,8 @@ async function newGame() {
   game.seed = crypto.getRandomValues(new Uint32Array(1))[0];
   game.history = [];
   say("");
+  // Out of the form, so that the next keys are answers.
+  document.getElementById("game").focus();
   await replay();
 }
 
