@@ -641,7 +641,6 @@ export function serve(options: ServeOptions = {}): GuessServer {
       clearInterval(sweeper);
       throw error;
     }
-    logger.log("info", `HTTP on ${addressOf(httpSide.addr)}`);
   }
 
   const finished = Promise.all([accepting, closedPromise]).then(async () => {
@@ -680,6 +679,7 @@ export function serve(options: ServeOptions = {}): GuessServer {
   if (options.signal?.aborted) shutdown();
   if (options.onListen) options.onListen(addr);
   else logger.log("info", `Listening on ${addressOf(addr)}`);
+  if (httpSide && !http?.onListen) logger.log("info", `HTTP on ${addressOf(httpSide.addr)}`);
 
   return {
     addr,

@@ -4,7 +4,9 @@
  * @module
  */
 
+import { checkOrigin, HTTP_DEFAULTS, type HttpOptions } from "../http.ts";
 import { createLogger, LOG_FORMATS, type LogFormat } from "../log.ts";
+import { errorMessage } from "../protocol.ts";
 import { serve, SERVER_DEFAULTS } from "../server.ts";
 import { STRATEGIES } from "../strategies.ts";
 import { integer, type Io, parse, seed, strategy, UsageError } from "./args.ts";
@@ -39,6 +41,9 @@ Options:
 })
   --log-format F        ${LOG_FORMATS.join(" or ")} (default text)
   --verbose             Also log connections and each game's 'Server: 4 is Unsure' lines
+  --http [HOST:]PORT    Also serve HTTP (off by default; host 127.0.0.1 unless given): the game
+                        page at /, the protocol over WebSocket at /ws, /metrics, /healthz
+  --http-allow-origin O Another origin (scheme://host[:port]) whose pages may use /ws; repeatable
   -h, --help            Show this help
 `;
 
@@ -71,12 +76,15 @@ export async function serveCommand(args: string[], io: Io): Promise<number> {
     grace: { type: "string" },
     "log-format": { type: "string" },
     verbose: { type: "boolean" },
+    http: { type: "string" },
+    "http-allow-origin": { type: "string", multiple: true },
     help: { type: "boolean", short: "h" },
   });
   if (values.help) {
     io.out(SERVE_HELP);
     return 0;
   }
+  const http = httpOption(values.http, values["http-allow-origin"]);
   const format = values["log-format"] ?? "text";
   if (!(LOG_FORMATS as readonly string[]).includes(format)) {
     throw new UsageError(
@@ -103,6 +111,7 @@ export async function serveCommand(args: string[], io: Io): Promise<number> {
     maxConnections: optional("max-connections", 1, 1_000_000),
     idleTimeout: optional("idle-timeout", 1, 86_400, 1000),
     grace: optional("grace", 0, 3_600, 1000),
+    http,
     logger,
     signal: controller.signal,
   });
@@ -126,4 +135,29 @@ export async function serveCommand(args: string[], io: Io): Promise<number> {
     for (const remove of handlers) remove();
   }
   return 0;
+}
+
+/** `--http [HOST:]PORT` and `--http-allow-origin`, as the `http` option of `serve()`. */
+function httpOption(
+  address: string | undefined,
+  origins: string[] | undefined,
+): HttpOptions | undefined {
+  if (address === undefined) {
+    if (origins !== undefined) throw new UsageError("--http-allow-origin needs --http", "serve");
+    return undefined;
+  }
+  const match = /^(?:(?:\[([^\]]+)\]|([^:\[\]]+)):)?([0-9]+)$/.exec(address);
+  if (!match) throw new UsageError(`--http needs [HOST:]PORT, got "${address}"`, "serve");
+  const allowOrigins = (origins ?? []).map((origin) => {
+    try {
+      return checkOrigin(origin);
+    } catch (cause) {
+      throw new UsageError(`--http-allow-origin: ${errorMessage(cause)}`, "serve", { cause });
+    }
+  });
+  return {
+    hostname: match[1] ?? match[2] ?? HTTP_DEFAULTS.hostname,
+    port: integer("serve", "http", match[3], 0, 65535),
+    allowOrigins,
+  };
 }
