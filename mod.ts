@@ -23,3 +23,5 @@ export * from "./bisect.ts";
 export * from "./server.ts";
 export * from "./client.ts";
 export * from "./log.ts";
+export * from "./http.ts";
+export * from "./metrics.ts";

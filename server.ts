@@ -569,6 +569,42 @@ export function serve(options: ServeOptions = {}): GuessServer {
     return connection;
   };
 
+  let httpSide: HttpSide | undefined;
+  if (http) {
+    try {
+      httpSide = startHttp(http, {
+        metrics: () => metrics.render(Math.round(performance.now() - started) / 1000),
+        healthy: () => !stopping,
+        capacity: () => settings.maxConnections - connections.size,
+        onResponse: (status) => metrics.httpRequests.inc({ code: String(status) }),
+        adopt(socket, game, remote) {
+          if (stopping || connections.size >= settings.maxConnections) {
+            metrics.connectionsRefused.inc({ transport: "websocket" });
+            const message = stopping
+              ? "Server shutting down"
+              : `Server busy: ${settings.maxConnections} connections, try again later`;
+            metrics.protocolErrors.inc({ kind: stopping ? "shutting_down" : "server_busy" });
+            const refusal = refuseWebSocket(socket, message);
+            refusals.add(refusal);
+            refusal.finally(() => refusals.delete(refusal));
+            return;
+          }
+          const transport = webSocketTransport(socket, settings.maxLineBytes);
+          const connection = open(transport, remote, "websocket", game);
+          transport.onBadMessage = (message) => {
+            logger.log("warn", `${message}, closing`, { conn: connection.id });
+            connection.kick(`${message}, closing`);
+          };
+        },
+      });
+    } catch (error) {
+      // The HTTP port is taken, say: do not leave the game port open behind the error.
+      listener.close();
+      clearInterval(sweeper);
+      throw error;
+    }
+  }
+
   const accepting = (async () => {
     for (;;) {
       let conn: Deno.TcpConn;
@@ -606,42 +642,6 @@ export function serve(options: ServeOptions = {}): GuessServer {
       open(conn, addressOf(conn.remoteAddr), "tcp", {});
     }
   })();
-
-  let httpSide: HttpSide | undefined;
-  if (http) {
-    try {
-      httpSide = startHttp(http, {
-        metrics: () => metrics.render(Math.round(performance.now() - started) / 1000),
-        healthy: () => !stopping,
-        capacity: () => settings.maxConnections - connections.size,
-        onResponse: (status) => metrics.httpRequests.inc({ code: String(status) }),
-        adopt(socket, game, remote) {
-          if (stopping || connections.size >= settings.maxConnections) {
-            metrics.connectionsRefused.inc({ transport: "websocket" });
-            const message = stopping
-              ? "Server shutting down"
-              : `Server busy: ${settings.maxConnections} connections, try again later`;
-            metrics.protocolErrors.inc({ kind: stopping ? "shutting_down" : "server_busy" });
-            const refusal = refuseWebSocket(socket, message);
-            refusals.add(refusal);
-            refusal.finally(() => refusals.delete(refusal));
-            return;
-          }
-          const transport = webSocketTransport(socket, settings.maxLineBytes);
-          const connection = open(transport, remote, "websocket", game);
-          transport.onBadMessage = (message) => {
-            logger.log("warn", `${message}, closing`, { conn: connection.id });
-            connection.kick(`${message}, closing`);
-          };
-        },
-      });
-    } catch (error) {
-      // The HTTP port is taken, say: do not leave the game port open behind the error.
-      listener.close();
-      clearInterval(sweeper);
-      throw error;
-    }
-  }
 
   const finished = Promise.all([accepting, closedPromise]).then(async () => {
     clearTimeout(graceTimer);
@@ -896,14 +896,17 @@ function webSocketTransport(
 /** Answers a WebSocket over the limit (or during shutdown) with `ERROR <message>` and closes it. */
 function refuseWebSocket(socket: WebSocket, message: string): Promise<void> {
   return new Promise<void>((resolve) => {
-    const done = () => resolve();
+    // A peer that never completes the close handshake: give up after the linger time.
+    const timer = setTimeout(() => done(), LINGER_MS);
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
     socket.onclose = done;
     socket.onerror = done;
     socket.onopen = () => {
       socket.send(formatReply({ type: "error", message }).slice(0, -1));
       socket.close(1000);
     };
-    // A peer that never completes the close handshake: give up after the linger time.
-    setTimeout(done, LINGER_MS);
   });
 }
