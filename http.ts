@@ -17,6 +17,7 @@
 import { isStrategyName, STRATEGIES, type StrategyName } from "./strategies.ts";
 import html from "./web/index.html" with { type: "text" };
 import script from "./web/app.js" with { type: "text" };
+import candidates from "./web/candidates.js" with { type: "text" };
 import style from "./web/style.css" with { type: "text" };
 import icon from "./web/favicon.svg" with { type: "text" };
 
@@ -137,6 +138,7 @@ interface Asset {
 const ASSETS: ReadonlyMap<string, Asset> = new Map([
   ["/", { type: "text/html; charset=utf-8", body: html }],
   ["/app.js", { type: "text/javascript; charset=utf-8", body: script }],
+  ["/candidates.js", { type: "text/javascript; charset=utf-8", body: candidates }],
   ["/style.css", { type: "text/css; charset=utf-8", body: style }],
   ["/favicon.svg", { type: "image/svg+xml", body: icon }],
 ]);

@@ -75,10 +75,11 @@ export interface Family {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Registry } from "./metrics.ts";
  * const registry = new Registry();
  * registry.counter("jobs_total", "Jobs done").inc();
- * console.log(registry.snapshot().length); // 1
+ * assert.equal(registry.snapshot().length, 1);
  * ```
  */
 export type Snapshot = Family[];
@@ -462,8 +463,9 @@ export function formatExposition(snapshot: Snapshot): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ERROR_KINDS } from "./metrics.ts";
- * console.log(ERROR_KINDS.includes("unknown_command")); // true
+ * assert.ok(ERROR_KINDS.includes("unknown_command"));
  * ```
  */
 export const ERROR_KINDS = [
