@@ -182,6 +182,7 @@ Deno.test("the page's files are served with their types; HEAD gets headers only"
   await using server = start();
   const files = [
     ["/app.js", "text/javascript; charset=utf-8", /new WebSocket/],
+    ["/candidates.js", "text/javascript; charset=utf-8", /export function analyse/],
     ["/style.css", "text/css; charset=utf-8", /prefers-color-scheme: dark/],
     ["/favicon.svg", "image/svg+xml", /<svg/],
   ] as const;
