@@ -56,7 +56,10 @@ export interface HttpOptions {
   port?: number;
   /**
    * Origins (`scheme://host[:port]`) besides the page's own whose pages may
-   * open `/ws`; a WebSocket request from any other origin gets 403.
+   * open `/ws`; a WebSocket request from any other origin gets 403. The
+   * page's own origin is let in by itself only when its host is an IP address
+   * or `localhost`; a page served under a name (`http://box.example:8080`)
+   * needs that origin here, which guards against DNS rebinding.
    * @default {[]}
    */
   allowOrigins?: readonly string[];
@@ -259,6 +262,11 @@ export function checkOrigin(origin: string): string {
   return url.origin;
 }
 
+/** Whether a URL's hostname is an IP address or `localhost`, not a name DNS could rebind. */
+function isAddress(hostname: string): boolean {
+  return hostname === "localhost" || /^[0-9.]+$/.test(hostname) || hostname.startsWith("[");
+}
+
 function text(status: number, body: string, headers: Headers): Response {
   headers.set("content-type", "text/plain; charset=utf-8");
   headers.set("cache-control", "no-store");
@@ -337,8 +345,12 @@ export function createHandler(
     }
     // GET /ws
     const origin = request.headers.get("origin");
-    // Browsers always send Origin with a WebSocket request; other clients need not.
-    if (origin !== null && origin !== url.origin && !allowed.has(origin)) {
+    // Browsers always send Origin with a WebSocket request; other clients need not. The
+    // page's own origin counts only under an address or localhost: under any other name it
+    // could be a DNS rebinding (a site whose name now points here), so a name needs
+    // --http-allow-origin.
+    const own = origin === url.origin && isAddress(url.hostname);
+    if (origin !== null && !own && !allowed.has(origin)) {
       return text(403, "Origin not allowed", headers);
     }
     if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {

@@ -437,9 +437,27 @@ Deno.test("/ws refuses another site's Origin with 403 unless --http-allow-origin
     upgradeRequest("/ws", { Origin: `http://localhost:${port}` }),
   );
   assert.match(samePortOtherHost, /^HTTP\/1\.1 403 /);
-  for (const origin of ["https://friend.example", "http://127.0.0.1"]) {
+  // DNS rebinding: a site's name pointing here, its page the same origin as the Host.
+  const rebound = await rawRequest(
+    port,
+    upgradeRequest("/ws", { Origin: "http://evil.example" }).replace(
+      "Host: 127.0.0.1",
+      "Host: evil.example",
+    ),
+  );
+  assert.match(rebound, /^HTTP\/1\.1 403 /);
+  for (
+    const [origin, host] of [
+      ["https://friend.example", "127.0.0.1"],
+      ["http://127.0.0.1", "127.0.0.1"],
+      [`http://localhost:${port}`, `localhost:${port}`],
+    ]
+  ) {
     using conn = await Deno.connect({ port });
-    await writeText(conn, upgradeRequest("/ws", { Origin: origin }));
+    await writeText(
+      conn,
+      upgradeRequest("/ws", { Origin: origin }).replace("Host: 127.0.0.1", `Host: ${host}`),
+    );
     const head = await readStreamUntil(conn.readable.getReader(), (t) => t.includes("\r\n\r\n"));
     assert.match(head, /^HTTP\/1\.1 101 /, origin);
   }
