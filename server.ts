@@ -9,6 +9,7 @@
 
 import { MAX_LINE_BYTES } from "./framing.ts";
 import { type HttpOptions, type HttpSide, startHttp, type WebSocketGame } from "./http.ts";
+import { Gate } from "./gate.ts";
 import { describeError, type Logger, silentLogger } from "./log.ts";
 import {
   excerpt,
@@ -137,6 +138,13 @@ export interface ServeOptions extends SessionServeOptions {
    * `maxConnections` with the TCP ones), `/metrics` and `/healthz`. See `http.ts`.
    */
   http?: HttpOptions;
+  /**
+   * Whether connections pass the server's fairness {@linkcode Gate} after each
+   * write, so that under load every connection is served before any goes
+   * again. Switch it off only to measure what it costs.
+   * @default {true}
+   */
+  fairness?: boolean;
 }
 
 /**
@@ -232,6 +240,7 @@ class Connection {
   readonly #transport: Transport;
   readonly #core: ServerConnection;
   readonly #logger: Logger;
+  readonly #gate: Gate | undefined;
   readonly #encoder = new TextEncoder();
   #out = new Uint8Array(0);
   #writing = false;
@@ -254,10 +263,12 @@ class Connection {
       now: number;
       metrics?: ServerMetrics;
       transport?: TransportName;
+      gate?: Gate;
     },
   ) {
     this.id = id;
     this.#transport = transport;
+    this.#gate = options.gate;
     this.#logger = options.logger ?? silentLogger;
     this.lastActive = options.now;
     const logger = this.#logger;
@@ -305,6 +316,8 @@ class Connection {
         const out = core.receive(buffer.subarray(0, n));
         if (core.lines !== lines) this.lastActive = clock();
         await this.#write(out);
+        // Everyone ready is served before this connection reads again (gate.ts).
+        if (this.#gate !== undefined) await this.#gate.pass();
         if (core.closed) {
           this.#logger.log("warn", "Line too long, closing", { conn: this.id });
           await this.#end();
@@ -506,6 +519,12 @@ export function serve(options: ServeOptions = {}): GuessServer {
   const rng = new Rng(seedOf(options));
   const metrics = new ServerMetrics();
   const started = performance.now();
+  // One gate per server, i.e. per event loop; accepting starts once it is open.
+  let gate: Gate | undefined;
+  const gateOpening = options.fairness === false ? Promise.resolve() : Gate.open().then(
+    (opened) => void (gate = opened),
+    (error) => logger.log("warn", "No fairness gate", { error: describeError(error) }),
+  );
   const listener = Deno.listen({
     hostname: settings.hostname,
     port: settings.port,
@@ -553,8 +572,10 @@ export function serve(options: ServeOptions = {}): GuessServer {
       now,
       metrics,
       transport: kind,
+      gate,
     });
     connections.add(connection);
+    gate?.arrived();
     metrics.connectionsAccepted.inc({ transport: kind });
     metrics.connectionsOpen.inc({ transport: kind });
     logger.log("debug", "Connection opened", { conn: connection.id, remote, transport: kind });
@@ -606,6 +627,7 @@ export function serve(options: ServeOptions = {}): GuessServer {
   }
 
   const accepting = (async () => {
+    await gateOpening;
     for (;;) {
       let conn: Deno.TcpConn;
       try {
@@ -649,6 +671,7 @@ export function serve(options: ServeOptions = {}): GuessServer {
     await Promise.all(refusals);
     // /healthz answered 503 through the drain; now the HTTP side goes too.
     await httpSide?.shutdown();
+    await gate?.close();
     logger.log("info", "Server stopped");
   });
 
