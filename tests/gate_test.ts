@@ -1,0 +1,110 @@
+import assert from "node:assert/strict";
+import { Gate } from "../gate.ts";
+import { judge } from "../protocol.ts";
+import { serve } from "../server.ts";
+import { encode, readUntil, withTimeout, writeText } from "./helpers.ts";
+
+const LOCAL = "127.0.0.1";
+/** Connections at once in the load tests: 2 fds each (client and server) stays under 4096. */
+const MANY = 1000;
+/** Not a latency bound: only a guard against a test that hangs. */
+const REPLY_TIMEOUT = 30_000;
+
+Deno.test("Gate releases the callers of one round together and later callers in the next", async () => {
+  await using gate = await Gate.open();
+  const seen: string[] = [];
+  const first = gate.pass().then(() => seen.push(`first after ${gate.rounds}`));
+  // Arrives while round 1 is in flight: it must wait for round 2.
+  const second = gate.pass().then(() => seen.push(`second after ${gate.rounds}`));
+  const third = gate.pass().then(() => seen.push(`third after ${gate.rounds}`));
+  await Promise.all([first, second, third]);
+  assert.deepEqual(seen, ["first after 1", "second after 2", "third after 2"]);
+});
+
+Deno.test("Gate.close() releases waiters, leaves no socket or op behind and stays open", async () => {
+  const gate = await Gate.open();
+  const waiting = gate.pass();
+  const next = gate.pass();
+  await gate.close();
+  await Promise.all([waiting, next]);
+  await gate.pass();
+  await gate.close(); // Idempotent.
+  // The test sanitizers fail this test if either socket or the read outlived close().
+});
+
+Deno.test("Gate.arrived() makes the release of the round in flight wait for one more round", async () => {
+  await using gate = await Gate.open();
+  const passing = gate.pass();
+  gate.arrived();
+  await passing;
+  assert.equal(gate.rounds, 2);
+});
+
+async function dial(port: number): Promise<Deno.TcpConn> {
+  const conn = await withTimeout(Deno.connect({ hostname: LOCAL, port }), 10_000, "connecting");
+  conn.setNoDelay(true);
+  return conn;
+}
+
+/** Plays one game over 1..20 to Correct, judging every guess; returns the guesses. */
+async function playGame(conn: Deno.TcpConn, secret: number): Promise<number> {
+  await writeText(conn, "PARAMS 1 20\nNUMBER\n");
+  let previous: bigint | undefined;
+  for (let guesses = 1;; guesses++) {
+    const reply = await readUntil(conn, (text) => text.endsWith("\n"), REPLY_TIMEOUT);
+    const guess = Number(reply);
+    assert.ok(Number.isInteger(guess) && guess >= 1 && guess <= 20, `reply ${reply}`);
+    const verdict = judge(secret, guess, previous);
+    previous = verdict.distance;
+    if (verdict.decision === "Correct") {
+      await writeText(conn, "REPORT Correct\n");
+      return guesses;
+    }
+    assert.ok(guesses < 20, "a game over 1..20 takes at most 20 guesses");
+    await writeText(conn, `REPORT ${verdict.decision}\nNUMBER\n`);
+  }
+}
+
+Deno.test(`serve() with the gate plays ${MANY} games at once to the end, every reply valid`, async () => {
+  await using server = serve({ port: 0 });
+  const results = await withTimeout(
+    Promise.all(Array.from({ length: MANY }, async (_, i) => {
+      using conn = await dial(server.addr.port);
+      return await playGame(conn, 1 + (i % 20));
+    })),
+    60_000,
+    "playing",
+  );
+  assert.equal(results.length, MANY);
+  assert.ok(results.every((guesses) => guesses >= 1 && guesses <= 20));
+});
+
+Deno.test(`serve() with the gate answers ${MANY} pipelined connections, 16 NUMBERs each`, async () => {
+  await using server = serve({ port: 0 });
+  const replies = await withTimeout(
+    Promise.all(Array.from({ length: MANY }, async () => {
+      using conn = await dial(server.addr.port);
+      await conn.write(encode("PARAMS 1 16\n" + "NUMBER\n".repeat(16)));
+      const text = await readUntil(conn, (got) => got.split("\n").length > 16, REPLY_TIMEOUT);
+      return text.trim().split("\n").map(Number);
+    })),
+    60_000,
+    "pipelining",
+  );
+  for (const numbers of replies) {
+    // The random strategy guesses every value once: 16 NUMBERs over 1..16 are a permutation.
+    assert.deepEqual(
+      numbers.toSorted((a, b) => a - b),
+      Array.from({ length: 16 }, (_, i) => i + 1),
+    );
+  }
+});
+
+Deno.test("serve() with fairness off still serves, and shuts down cleanly either way", async () => {
+  for (const fairness of [false, true]) {
+    await using server = serve({ port: 0, fairness });
+    using conn = await dial(server.addr.port);
+    await writeText(conn, "PARAMS 7 7\nNUMBER\n");
+    assert.equal(await readUntil(conn, (text) => text.endsWith("\n")), "7\n");
+  }
+});
