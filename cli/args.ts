@@ -282,3 +282,26 @@ export function hostPort(text: string, command: string): { hostname: string; por
     port: integer(command, "connect", match[3], 1, 65535),
   };
 }
+
+/**
+ * An `on|off` option, on when absent.
+ *
+ * @param command The command, for the usage error.
+ * @param name The option's name without `--`.
+ * @param text The option's value, if given.
+ * @returns Whether it is on.
+ * @throws {UsageError} For anything but `on` or `off`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { onOff } from "./args.ts";
+ * assert.equal(onOff("serve", "fairness", undefined), true);
+ * assert.equal(onOff("serve", "fairness", "off"), false);
+ * ```
+ */
+export function onOff(command: string, name: string, text: string | undefined): boolean {
+  if (text === undefined || text === "on") return true;
+  if (text === "off") return false;
+  throw new UsageError(`--${name} must be on or off, got "${text}"`, command);
+}

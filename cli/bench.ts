@@ -6,7 +6,7 @@
  */
 
 import { SERVER_DEFAULTS } from "../server.ts";
-import { hostPort, integer, type Io, parse, stdio, UsageError, writeText } from "./args.ts";
+import { hostPort, integer, type Io, onOff, parse, stdio, UsageError, writeText } from "./args.ts";
 import type { ServerWorkerReply, ServerWorkerRequest } from "./server_worker.ts";
 
 /**
@@ -34,6 +34,8 @@ Options:
   --range N             Games are over 1..N (default 100)
   --pipeline D          Instead of games, write D NUMBERs at a time and wait for all D replies
   --idle                Instead of games, one exchange per connection, then idle till the end
+  --fairness on|off     Pass a fairness gate after each reply, so that the load generator
+                        does not starve its own sockets (default on)
   --json                Print the result as one JSON object
   -h, --help            Show this help
 
@@ -65,6 +67,7 @@ export async function benchCommand(args: string[], io: Io): Promise<number> {
     range: { type: "string" },
     pipeline: { type: "string" },
     idle: { type: "boolean" },
+    fairness: { type: "string" },
     json: { type: "boolean" },
     help: { type: "boolean", short: "h" },
   });
@@ -86,6 +89,7 @@ export async function benchCommand(args: string[], io: Io): Promise<number> {
   if (depth !== undefined && depth > range) {
     throw new UsageError(`--pipeline ${depth} is over --range ${range}`, "bench");
   }
+  const fairness = onOff("bench", "fairness", values.fairness);
   const remote = values.connect === undefined ? undefined : hostPort(values.connect, "bench");
   // Loaded here, not at the top: the histogram library costs the other commands ~20 MB.
   const { formatResult, progressLine, runLoad } = await import("./loadgen.ts");
@@ -97,6 +101,7 @@ export async function benchCommand(args: string[], io: Io): Promise<number> {
     connections,
     duration,
     range,
+    fairness,
     mode: depth !== undefined
       ? { type: "pipeline", depth }
       : values.idle

@@ -15,6 +15,7 @@
 import * as hdr from "hdr-histogram-js";
 import process from "node:process";
 import { decodeLine, MAX_LINE_BYTES } from "../framing.ts";
+import { Gate } from "../gate.ts";
 import { describeError } from "../log.ts";
 import {
   type Decision,
@@ -83,6 +84,13 @@ export interface LoadOptions {
   mode?: LoadMode;
   /** Aborting it ends the run early; the result covers the time until then. */
   signal?: AbortSignal;
+  /**
+   * Whether the connections pass a fairness {@linkcode Gate} after each reply,
+   * so that at 1000 connections the load generator does not starve its own
+   * sockets (gate.ts).
+   * @default {true}
+   */
+  fairness?: boolean;
   /** Called about once a second while the run lasts. */
   onProgress?: (progress: LoadProgress) => void;
 }
@@ -142,6 +150,7 @@ export interface Latency {
  *   seconds: 1, roundTrips: 50, roundTripsPerSecond: 50, games: 1, gamesPerSecond: 1,
  *   errors: 0, firstError: undefined, peakOpen: 1, opened: 1,
  *   latency: { p50: 0.2, p90: 0.3, p99: 0.9, max: 4 }, cpuSeconds: 0.5,
+ *   fairness: { min: 50, p10: 50, median: 50, max: 50, jain: 1, waitedOver1s: 0, neverAnswered: 0 },
  * };
  * console.assert(formatResult(result).includes("50/s"));
  * ```
@@ -186,6 +195,45 @@ export interface LoadResult {
    * worker of the same process counts too).
    */
   readonly cpuSeconds: number;
+  /** How evenly the connections were served. */
+  readonly fairness: Fairness;
+}
+
+/**
+ * How evenly a run's connections (slots) were served: their round trips, and
+ * how long the worst waits were.
+ *
+ * @example
+ * ```ts
+ * import type { Fairness } from "./loadgen.ts";
+ * const fairness: Fairness = {
+ *   min: 90, p10: 95, median: 100, max: 104, jain: 0.99, waitedOver1s: 0, neverAnswered: 0,
+ * };
+ * ```
+ */
+export interface Fairness {
+  /** The fewest round trips of one connection. */
+  readonly min: number;
+  /** The 10th percentile of round trips per connection. */
+  readonly p10: number;
+  /** The median round trips per connection. */
+  readonly median: number;
+  /** The most round trips of one connection. */
+  readonly max: number;
+  /** Jain's index of round trips per connection, (sum x)^2 / (n sum x^2): 1 when all are equal. */
+  readonly jain: number;
+  /** Connections that once waited more than 1 s for a reply (a wait still open at the end counts). */
+  readonly waitedOver1s: number;
+  /** Connections that never got a reply. */
+  readonly neverAnswered: number;
+}
+
+/** One connection slot's share of a run. */
+class SlotStats {
+  roundTrips = 0;
+  longestWait = 0;
+  /** When the request now in flight was written, if one is. */
+  waitingSince: number | undefined = performance.now();
 }
 
 const DEFAULTS = { hostname: "127.0.0.1", connections: 50, duration: 10_000, range: 100 };
@@ -209,15 +257,19 @@ class Run {
   peakOpen = 0;
   stopped = false;
   readonly open = new Set<Deno.Conn>();
+  /** Every connection passes it after each reply, so that none starves (gate.ts). */
+  gate: Gate | undefined;
   readonly histogram = hdr.build({ numberOfSignificantValueDigits: 3 });
   readonly #timers = new Set<() => void>();
   readonly #stop = Promise.withResolvers<void>();
   /** Resolves when the run stops. */
   readonly stopping = this.#stop.promise;
 
-  /** Counts `count` round trips whose replies all arrived at `receivedAt`. */
-  record(sentAt: number, receivedAt: number, count = 1): void {
+  /** Counts `count` round trips of `slot` whose replies all arrived at `receivedAt`. */
+  record(slot: SlotStats, sentAt: number, receivedAt: number, count = 1): void {
     this.roundTrips += count;
+    slot.roundTrips += count;
+    slot.longestWait = Math.max(slot.longestWait, receivedAt - sentAt);
     // Microseconds, at least 1: the histogram cannot hold 0.
     const micros = Math.max(1, Math.round((receivedAt - sentAt) * 1000));
     this.histogram.recordValueWithCount(micros, count);
@@ -406,8 +458,15 @@ function expectNothingMore(reader: ReplyReader): void {
   if (reader.buffered > 0) throw new ProtocolError("Server sent more replies than asked for");
 }
 
-async function playGames(conn: Deno.Conn, run: Run, range: number, bytes: Script): Promise<void> {
+async function playGames(
+  conn: Deno.Conn,
+  run: Run,
+  slot: SlotStats,
+  range: number,
+  bytes: Script,
+): Promise<void> {
   const reader = new ReplyReader(conn);
+  const gate = run.gate;
   let secret = randomIn(range);
   let previous: bigint | undefined;
   let guesses = 0;
@@ -415,9 +474,11 @@ async function playGames(conn: Deno.Conn, run: Run, range: number, bytes: Script
   for (;;) {
     await writeAll(conn, write);
     const sentAt = performance.now();
+    slot.waitingSince = sentAt;
     const guess = await reply(reader, range);
     if (run.stopped) return;
-    run.record(sentAt, reader.receivedAt);
+    run.record(slot, sentAt, reader.receivedAt);
+    slot.waitingSince = undefined;
     expectNothingMore(reader);
     const verdict = judge(secret, guess, previous);
     previous = verdict.distance;
@@ -433,12 +494,15 @@ async function playGames(conn: Deno.Conn, run: Run, range: number, bytes: Script
     } else {
       write = bytes.next[verdict.decision];
     }
+    // The same starvation as a server's, on the client side: see gate.ts.
+    if (gate !== undefined) await gate.pass();
   }
 }
 
 async function pipeline(
   conn: Deno.Conn,
   run: Run,
+  slot: SlotStats,
   range: number,
   depth: number,
   bytes: Script,
@@ -449,30 +513,41 @@ async function pipeline(
     const fresh = inGame + depth > range;
     await writeAll(conn, fresh ? bytes.startBatch : bytes.batch);
     const sentAt = performance.now();
+    slot.waitingSince = sentAt;
     inGame = fresh ? depth : inGame + depth;
     // Replies that came in one read share a latency: record them together.
     let arrived = 0;
     for (let i = 0; i < depth; i++) {
       while (reader.number(range) === undefined) {
-        if (arrived > 0) run.record(sentAt, reader.receivedAt, arrived);
+        if (arrived > 0) run.record(slot, sentAt, reader.receivedAt, arrived);
         arrived = 0;
         await reader.fill();
         if (run.stopped) return;
       }
       arrived++;
     }
-    run.record(sentAt, reader.receivedAt, arrived);
+    run.record(slot, sentAt, reader.receivedAt, arrived);
+    slot.waitingSince = undefined;
     expectNothingMore(reader);
+    if (run.gate !== undefined) await run.gate.pass();
   }
 }
 
-async function idle(conn: Deno.Conn, run: Run, range: number, bytes: Script): Promise<void> {
+async function idle(
+  conn: Deno.Conn,
+  run: Run,
+  slot: SlotStats,
+  range: number,
+  bytes: Script,
+): Promise<void> {
   const reader = new ReplyReader(conn);
   await writeAll(conn, bytes.start);
   const sentAt = performance.now();
+  slot.waitingSince = sentAt;
   await reply(reader, range);
   if (run.stopped) return;
-  run.record(sentAt, reader.receivedAt);
+  run.record(slot, sentAt, reader.receivedAt);
+  slot.waitingSince = undefined;
   await reader.fill();
   if (run.stopped) return;
   throw new ProtocolError("Server sent bytes on an idle connection");
@@ -480,6 +555,7 @@ async function idle(conn: Deno.Conn, run: Run, range: number, bytes: Script): Pr
 
 async function slot(
   run: Run,
+  stats: SlotStats,
   hostname: string,
   port: number,
   range: number,
@@ -507,13 +583,13 @@ async function slot(
       conn.setNoDelay(true);
       switch (mode.type) {
         case "game":
-          await playGames(conn, run, range, bytes);
+          await playGames(conn, run, stats, range, bytes);
           break;
         case "pipeline":
-          await pipeline(conn, run, range, mode.depth, bytes);
+          await pipeline(conn, run, stats, range, mode.depth, bytes);
           break;
         case "idle":
-          await idle(conn, run, range, bytes);
+          await idle(conn, run, stats, range, bytes);
           break;
         default: {
           const unknown: never = mode;
@@ -559,6 +635,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   if (depth > range) throw new RangeError(`Pipeline depth ${depth} is over the range ${range}`);
 
   const run = new Run();
+  if (options.fairness !== false) run.gate = await Gate.open();
   const bytes = script(range, depth);
   const start = performance.now();
   const cpuStart = process.cpuUsage();
@@ -573,6 +650,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const deadline = setTimeout(stop, duration);
   options.signal?.addEventListener("abort", stop, { once: true });
   if (options.signal?.aborted) stop();
+  const stats = Array.from({ length: connections }, () => new SlotStats());
   let last = { at: start, roundTrips: 0 };
   const ticker = options.onProgress &&
     setInterval(() => {
@@ -587,13 +665,12 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
       last = { at: now, roundTrips: run.roundTrips };
     }, 1000);
   try {
-    const slots = Array.from(
-      { length: connections },
-      () => slot(run, hostname, options.port, range, mode, bytes),
+    await Promise.all(
+      stats.map((stats) => slot(run, stats, hostname, options.port, range, mode, bytes)),
     );
-    await Promise.all(slots);
   } finally {
     stop();
+    await run.gate?.close();
     clearTimeout(deadline);
     clearInterval(ticker);
     options.signal?.removeEventListener("abort", stop);
@@ -624,9 +701,28 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
       max: run.roundTrips === 0 ? 0 : histogram.maxValue / 1000,
     },
     cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    fairness: fairnessOf(stats, end),
   };
   histogram.destroy();
   return result;
+}
+
+function fairnessOf(slots: readonly SlotStats[], end: number): Fairness {
+  const trips = slots.map((slot) => slot.roundTrips).toSorted((a, b) => a - b);
+  const at = (p: number) => trips[Math.floor((trips.length - 1) * p)];
+  const sum = trips.reduce((a, b) => a + b, 0);
+  const squares = trips.reduce((a, b) => a + b * b, 0);
+  const longest = (slot: SlotStats) =>
+    Math.max(slot.longestWait, slot.waitingSince === undefined ? 0 : end - slot.waitingSince);
+  return {
+    min: at(0),
+    p10: at(0.1),
+    median: at(0.5),
+    max: at(1),
+    jain: squares === 0 ? 0 : sum * sum / (trips.length * squares),
+    waitedOver1s: slots.filter((slot) => longest(slot) > 1_000).length,
+    neverAnswered: trips.filter((n) => n === 0).length,
+  };
 }
 
 /**
@@ -648,6 +744,7 @@ export function formatResult(result: LoadResult): string {
     ? "games"
     : "idle after one exchange";
   const { p50, p90, p99, max } = result.latency;
+  const f = result.fairness;
   const lines = [
     `${result.target}: ${result.connections} connections, ${what}, range 1..${result.range}, ${
       result.seconds.toFixed(1)
@@ -659,6 +756,11 @@ export function formatResult(result: LoadResult): string {
       result.firstError === undefined ? "" : ` (first: ${result.firstError})`
     }`,
     `Connections  ${count(result.peakOpen)} open at most, ${count(result.opened)} opened`,
+    `Fairness     round trips per connection min ${count(f.min)}  p10 ${count(f.p10)}  median ${
+      count(f.median)
+    }  max ${count(f.max)}  Jain ${f.jain.toFixed(3)}; waited > 1 s ${
+      count(f.waitedOver1s)
+    }, never answered ${count(f.neverAnswered)}`,
     `CPU          ${result.cpuSeconds.toFixed(1)} s (${
       Math.round(100 * result.cpuSeconds / result.seconds)
     }% of one core)`,

@@ -9,7 +9,7 @@ import { createLogger, LOG_FORMATS, type LogFormat } from "../log.ts";
 import { errorMessage } from "../protocol.ts";
 import { serve, SERVER_DEFAULTS } from "../server.ts";
 import { STRATEGIES } from "../strategies.ts";
-import { integer, type Io, parse, seed, strategy, UsageError } from "./args.ts";
+import { integer, type Io, onOff, parse, seed, strategy, UsageError } from "./args.ts";
 
 /**
  * The help of `guess serve`.
@@ -39,6 +39,8 @@ Options:
   --grace S             Seconds games get to finish on shutdown (default ${
   SERVER_DEFAULTS.grace / 1000
 })
+  --fairness on|off     Serve every ready connection before any goes again (default on;
+                        off only to measure what it costs)
   --log-format F        ${LOG_FORMATS.join(" or ")} (default text)
   --verbose             Also log connections and each game's 'Server: 4 is Unsure' lines
   --http [HOST:]PORT    Also serve HTTP (off by default; host 127.0.0.1 unless given): the game
@@ -74,6 +76,7 @@ export async function serveCommand(args: string[], io: Io): Promise<number> {
     "max-connections": { type: "string" },
     "idle-timeout": { type: "string" },
     grace: { type: "string" },
+    fairness: { type: "string" },
     "log-format": { type: "string" },
     verbose: { type: "boolean" },
     http: { type: "string" },
@@ -85,6 +88,7 @@ export async function serveCommand(args: string[], io: Io): Promise<number> {
     return 0;
   }
   const http = httpOption(values.http, values["http-allow-origin"]);
+  const fairness = onOff("serve", "fairness", values.fairness);
   const format = values["log-format"] ?? "text";
   if (!(LOG_FORMATS as readonly string[]).includes(format)) {
     throw new UsageError(
@@ -111,6 +115,7 @@ export async function serveCommand(args: string[], io: Io): Promise<number> {
     maxConnections: optional("max-connections", 1, 1_000_000),
     idleTimeout: optional("idle-timeout", 1, 86_400, 1000),
     grace: optional("grace", 0, 3_600, 1000),
+    fairness,
     http,
     logger,
     signal: controller.signal,
