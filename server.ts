@@ -519,18 +519,19 @@ export function serve(options: ServeOptions = {}): GuessServer {
   const rng = new Rng(seedOf(options));
   const metrics = new ServerMetrics();
   const started = performance.now();
-  // One gate per server, i.e. per event loop; accepting starts once it is open.
-  let gate: Gate | undefined;
-  const gateOpening = options.fairness === false ? Promise.resolve() : Gate.open().then(
-    (opened) => void (gate = opened),
-    (error) => logger.log("warn", "No fairness gate", { error: describeError(error) }),
-  );
   const listener = Deno.listen({
     hostname: settings.hostname,
     port: settings.port,
     tcpBacklog: settings.tcpBacklog,
   });
   const addr = listener.addr;
+  // One gate per server, i.e. per event loop; accepting starts once it is open
+  // (opened after the listener, so that a missing permission fails there first).
+  let gate: Gate | undefined;
+  const gateOpening = options.fairness === false ? Promise.resolve() : Gate.open().then(
+    (opened) => void (gate = opened),
+    (error) => logger.log("warn", "No fairness gate", { error: describeError(error) }),
+  );
   const connections = new Set<Connection>();
   const refusals = new Set<Promise<void>>();
   let nextId = 1;

@@ -22,7 +22,8 @@
  *                   the best run (other work only ever slows a run down), latency and
  *                   memory the median run (their spread is the server's own)
  *   --only LIST     Scenarios, comma-separated: game,pipeline,c1000,idle (default all)
- *   --servers LIST  Servers, comma-separated: ours,floor,seed (default all)
+ *   --servers LIST  Servers, comma-separated: ours,ours-ungated,floor,seed (default all;
+ *                   ours-ungated is ours with --fairness off)
  *   --json FILE     Also write every measurement to FILE
  *   --ours-flag F   An extra `deno run` flag for our server, repeatable, e.g.
  *                   --ours-flag=--v8-flags=--max-semi-space-size=4
@@ -36,7 +37,7 @@ import type { LoadResult } from "../cli/loadgen.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const DENO = Deno.execPath();
-const SERVERS = ["ours", "floor", "seed"] as const;
+const SERVERS = ["ours", "ours-ungated", "floor", "seed"] as const;
 type ServerName = typeof SERVERS[number];
 
 /** A load to put on each server, and what to read off the result. */
@@ -112,6 +113,15 @@ interface EpollResult {
   readonly firstReplyAfter1s: number;
   /** Connections that never got a reply. */
   readonly neverAnswered: number;
+  /** Per-connection round trips and waits (absent in runs before the fairness columns). */
+  readonly fairness?: {
+    min: number;
+    p10: number;
+    median: number;
+    jain: number;
+    waitedOver1s: number;
+    timeouts: number;
+  };
 }
 
 const pinned = await hasTaskset() && navigator.hardwareConcurrency >= 2;
@@ -142,6 +152,7 @@ let oursFlags: string[] = [];
 function serverCommand(server: ServerName, port: number): string[] {
   switch (server) {
     case "ours":
+    case "ours-ungated":
       return [
         DENO,
         "run",
@@ -153,6 +164,7 @@ function serverCommand(server: ServerName, port: number): string[] {
         String(port),
         "--max-connections",
         "20000",
+        ...(server === "ours-ungated" ? ["--fairness", "off"] : []),
       ];
     case "floor":
       return [DENO, "run", "--allow-net", `${ROOT}bench/floor.ts`, String(port)];
@@ -490,17 +502,20 @@ function table(
   if (epolls.length > 0) {
     lines.push(
       "",
-      "| scenario (C epoll client) | server | round trips/s | p50 ms | p90 ms | p99 ms | max ms | mean ms | first reply after 1 s | never answered | errors |",
-      "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+      "| scenario (C epoll client) | server | round trips/s | p50 ms | p90 ms | p99 ms | max ms | mean ms | first reply after 1 s | never answered | errors | rt/conn min / p10 / median | Jain | waited > 1 s | timeouts |",
+      "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     );
     for (const { scenario, server, epoll: e } of epolls) {
       const l = e.latency;
+      const f = e.fairness;
       lines.push(
         `| ${scenario.name} | ${server} | ${format(e.roundTripsPerSecond)} | ${format(l.p50)} | ${
           format(l.p90)
         } | ${format(l.p99)} | ${format(l.max)} | ${
           format(l.mean)
-        } | ${e.firstReplyAfter1s} | ${e.neverAnswered} | ${e.errors} |`,
+        } | ${e.firstReplyAfter1s} | ${e.neverAnswered} | ${e.errors} | ${
+          f ? `${f.min} / ${f.p10} / ${f.median}` : "-"
+        } | ${f ? f.jain.toFixed(3) : "-"} | ${f?.waitedOver1s ?? "-"} | ${f?.timeouts ?? "-"} |`,
       );
     }
   }
