@@ -525,13 +525,7 @@ export function serve(options: ServeOptions = {}): GuessServer {
     tcpBacklog: settings.tcpBacklog,
   });
   const addr = listener.addr;
-  // One gate per server, i.e. per event loop; accepting starts once it is open
-  // (opened after the listener, so that a missing permission fails there first).
   let gate: Gate | undefined;
-  const gateOpening = options.fairness === false ? Promise.resolve() : Gate.open().then(
-    (opened) => void (gate = opened),
-    (error) => logger.log("warn", "No fairness gate", { error: describeError(error) }),
-  );
   const connections = new Set<Connection>();
   const refusals = new Set<Promise<void>>();
   let nextId = 1;
@@ -627,6 +621,13 @@ export function serve(options: ServeOptions = {}): GuessServer {
     }
   }
 
+  // One gate per server, i.e. per event loop; accepting starts once it is open
+  // (opened after everything that can throw, so that a missing permission or a
+  // port in use fails there first and leaks nothing).
+  const gateOpening = options.fairness === false ? Promise.resolve() : Gate.open().then(
+    (opened) => void (gate = opened),
+    (error) => logger.log("warn", "No fairness gate", { error: describeError(error) }),
+  );
   const accepting = (async () => {
     await gateOpening;
     for (;;) {
