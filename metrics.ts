@@ -10,6 +10,8 @@
  * @module
  */
 
+import { STRATEGIES } from "./strategies.ts";
+
 /**
  * The kind of metric family.
  *
@@ -647,6 +649,30 @@ export class ServerMetrics {
     [],
     "max",
   );
+
+  /**
+   * Makes the families with a series for every known label value at 0, so a
+   * scrape shows `guess_games_started_total{strategy="bisect"} 0` before the
+   * first game instead of a family with no samples (a rate over a series that
+   * appears later misses its first increase).
+   */
+  constructor() {
+    for (const transport of ["tcp", "websocket"] satisfies TransportName[]) {
+      for (const metric of [this.connectionsAccepted, this.connectionsRefused]) {
+        metric.get({ transport });
+      }
+      for (const metric of [this.bytesReceived, this.bytesSent]) metric.get({ transport });
+      this.connectionsOpen.get({ transport });
+    }
+    for (const strategy of STRATEGIES) {
+      for (const metric of [this.gamesStarted, this.gamesFinished, this.gamesAbandoned]) {
+        metric.get({ strategy });
+      }
+      this.guessesPerGame.count({ strategy });
+    }
+    for (const [, kind] of KIND_BY_PREFIX) this.protocolErrors.get({ kind });
+    this.protocolErrors.get({ kind: "other" });
+  }
 
   /**
    * Counts every `ERROR` line in a batch of replies.
