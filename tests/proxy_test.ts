@@ -167,7 +167,11 @@ interface Invalid {
 }
 
 const INVALID: Invalid[] = [
-  { name: "a game command", bytes: encode("NUMBER\n"), message: /^Missing PROXY header: .*got "NUMBER\\n"$/ },
+  {
+    name: "a game command",
+    bytes: encode("NUMBER\n"),
+    message: /^Missing PROXY header: .*got "NUMBER\\n/,
+  },
   {
     name: "a v1 header in lower case",
     bytes: encode("proxy TCP4 1.2.3.4 5.6.7.8 1 2\r\n"),
