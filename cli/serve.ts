@@ -39,6 +39,8 @@ Options:
   --grace S             Seconds games get to finish on shutdown (default ${
   SERVER_DEFAULTS.grace / 1000
 })
+  --proxy-protocol      Expect a PROXY protocol header (v1 or v2) first on every TCP connection,
+                        as HAProxy's send-proxy-v2 sends it; log the client it names
   --log-format F        ${LOG_FORMATS.join(" or ")} (default text)
   --verbose             Also log connections and each game's 'Server: 4 is Unsure' lines
   --http [HOST:]PORT    Also serve HTTP (off by default; host 127.0.0.1 unless given): the game
@@ -75,6 +77,7 @@ export async function serveCommand(args: string[], io: Io): Promise<number> {
     "idle-timeout": { type: "string" },
     grace: { type: "string" },
     "log-format": { type: "string" },
+    "proxy-protocol": { type: "boolean" },
     verbose: { type: "boolean" },
     http: { type: "string" },
     "http-allow-origin": { type: "string", multiple: true },
@@ -111,6 +114,7 @@ export async function serveCommand(args: string[], io: Io): Promise<number> {
     maxConnections: optional("max-connections", 1, 1_000_000),
     idleTimeout: optional("idle-timeout", 1, 86_400, 1000),
     grace: optional("grace", 0, 3_600, 1000),
+    proxyProtocol: values["proxy-protocol"],
     http,
     logger,
     signal: controller.signal,

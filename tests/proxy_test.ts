@@ -10,7 +10,15 @@ import {
 import { serve } from "../server.ts";
 import type { ConnectionEvent } from "../server.ts";
 import { createLogger } from "../log.ts";
-import { encode, readLines, readToEnd, withTimeout, writeText } from "./helpers.ts";
+import {
+  encode,
+  readLines,
+  readStreamUntil,
+  readToEnd,
+  spawnCli,
+  withTimeout,
+  writeText,
+} from "./helpers.ts";
 
 const TRAILER = encode("PARAMS 1 5\nNUMBER\n");
 
@@ -297,7 +305,7 @@ function assertInvalid(verdict: ProxyParse, message: RegExp, what: string): void
   if (verdict.type !== "invalid") return;
   assert.match(verdict.message, message, what);
   assert.match(verdict.message, /^[A-Z]/, "starts uppercase");
-  assert.doesNotMatch(verdict.message, /[\x00-\x1f\x7f]|\.$/, "no control bytes, no final period");
+  assert.match(verdict.message, /^[\x20-\x7e]*[^.]$/, "printable ASCII, no final period");
 }
 
 for (const { name, bytes, message } of INVALID) {
@@ -336,4 +344,161 @@ Deno.test("parseProxyHeader() rejects a game command as soon as it cannot be a h
 
 Deno.test("parseProxyHeader() waits for nothing on an empty buffer", () => {
   assert.deepEqual(parseProxyHeader(new Uint8Array(0)), { type: "need-more" });
+});
+
+// serve({ proxyProtocol: true }): the header comes first, then the game.
+
+const LOCAL = "127.0.0.1";
+
+/** A server expecting PROXY headers; its log lines and open/close events are collected. */
+function proxyServer(proxyProtocol = true) {
+  const lines: string[] = [];
+  const events: ConnectionEvent[] = [];
+  const waiters: [(event: ConnectionEvent) => boolean, (event: ConnectionEvent) => void][] = [];
+  const server = serve({
+    port: 0,
+    proxyProtocol,
+    logger: createLogger({ format: "json", verbose: true, write: (line) => lines.push(line) }),
+    onConnection: (event) => {
+      events.push(event);
+      for (const waiter of [...waiters]) {
+        if (waiter[0](event)) {
+          waiters.splice(waiters.indexOf(waiter), 1);
+          waiter[1](event);
+        }
+      }
+    },
+  });
+  /** The first event (past or future) that fits. */
+  const event = (fits: (event: ConnectionEvent) => boolean): Promise<ConnectionEvent> => {
+    const seen = events.find(fits);
+    if (seen) return Promise.resolve(seen);
+    return withTimeout(new Promise((resolve) => waiters.push([fits, resolve])), 5_000, "event");
+  };
+  return { server, lines, events, event };
+}
+
+async function dial(port: number): Promise<Deno.TcpConn> {
+  const conn = await withTimeout(Deno.connect({ hostname: LOCAL, port }), 2_000, "connecting");
+  conn.setNoDelay(true);
+  return conn;
+}
+
+Deno.test("serve({ proxyProtocol }) takes the client address from a v2 header sent with the first commands", async () => {
+  const { server, lines, event } = proxyServer();
+  await using _ = server;
+  using conn = await dial(server.addr.port);
+  await writeText(conn, concat(v2(1, 0x11, INET_BODY), encode("PARAMS 1 1\nNUMBER\n")));
+  assert.equal(await readLines(conn, 1), "1\n");
+  const open = await event((e) => e.type === "open");
+  assert.equal(open.remote, "192.0.2.1:5000");
+  const logged = lines.map((line) => JSON.parse(line)).find((l) => l.msg === "Connection opened");
+  assert.equal(logged?.remote, "192.0.2.1:5000");
+  assert.match(logged?.via, /^127\.0\.0\.1:\d+$/);
+  conn.close();
+  const close = await event((e) => e.type === "close");
+  assert.equal(close.remote, "192.0.2.1:5000");
+});
+
+Deno.test("serve({ proxyProtocol }) reads a v1 IPv6 header that arrives in pieces", async () => {
+  const { server, event } = proxyServer();
+  await using _ = server;
+  using conn = await dial(server.addr.port);
+  const header = encode("PROXY TCP6 2001:db8::7 ::1 40000 4321\r\n");
+  await writeText(conn, header.subarray(0, 9));
+  await writeText(conn, header.subarray(9, 30));
+  await writeText(conn, concat(header.subarray(30), encode("PARAMS 7 7\n")));
+  await writeText(conn, "NUMBER\n");
+  assert.equal(await readLines(conn, 1), "7\n");
+  assert.equal((await event((e) => e.type === "open")).remote, "2001:db8::7:40000");
+});
+
+Deno.test("serve({ proxyProtocol }) keeps the TCP peer's address for a v2 LOCAL health check", async () => {
+  const { server, event } = proxyServer();
+  await using _ = server;
+  using conn = await dial(server.addr.port);
+  await writeText(conn, concat(v2(0, 0x00, []), encode("PARAMS 1 1\nNUMBER\nPARAMS 0 -1\n")));
+  assert.equal(await readLines(conn, 1), "1\n");
+  const open = await event((e) => e.type === "open");
+  assert.equal(open.remote, `${LOCAL}:${conn.localAddr.port}`);
+});
+
+Deno.test("serve({ proxyProtocol }) answers commands without a header with ERROR and closes", async () => {
+  const { server, events } = proxyServer();
+  await using _ = server;
+  using conn = await dial(server.addr.port);
+  await writeText(conn, "PARAMS 1 1\nNUMBER\n");
+  const text = await readToEnd(conn);
+  assert.match(text, /^ERROR Missing PROXY header: the connection must start with "PROXY " or/);
+  assert.equal(text.split("\n").length, 2, "one line, then the close");
+  assert.equal(events.filter((e) => e.type === "open").length, 0, "never opened");
+});
+
+Deno.test("serve({ proxyProtocol }) answers an invalid v1 header with ERROR and closes", async () => {
+  const { server, lines } = proxyServer();
+  await using _ = server;
+  using conn = await dial(server.addr.port);
+  await writeText(conn, "PROXY TCP4 10.0.0.1\r\n 10.0.0.2 1 2\r\nPARAMS 1 1\nNUMBER\n");
+  assert.equal(
+    await readToEnd(conn),
+    "ERROR Invalid PROXY v1 header: 1 fields after TCP4, expected 4\n",
+  );
+  assert.ok(lines.some((line) => JSON.parse(line).msg === "Invalid PROXY header, closing"));
+});
+
+Deno.test("serve({ proxyProtocol }) refuses a header over 107 bytes without waiting for more", async () => {
+  const { server } = proxyServer();
+  await using _ = server;
+  using conn = await dial(server.addr.port);
+  await writeText(conn, `PROXY UNKNOWN ${"x".repeat(200)}`);
+  assert.equal(
+    await readToEnd(conn),
+    "ERROR PROXY v1 header too long: no CRLF in the first 107 bytes\n",
+  );
+});
+
+Deno.test("serve({ proxyProtocol }) answers a header cut short by the client's close", async () => {
+  const { server } = proxyServer();
+  await using _ = server;
+  using conn = await dial(server.addr.port);
+  await writeText(conn, v2(1, 0x11, INET_BODY).subarray(0, 20));
+  await conn.closeWrite();
+  assert.equal(await readToEnd(conn), "ERROR Incomplete PROXY header: the connection ended\n");
+});
+
+Deno.test("serve() without proxyProtocol treats a PROXY line as an unknown command", async () => {
+  const { server, event } = proxyServer(false);
+  await using _ = server;
+  using conn = await dial(server.addr.port);
+  await writeText(conn, "PROXY TCP4 192.0.2.1 198.51.100.2 5000 4321\r\nPARAMS 1 1\nNUMBER\n");
+  const text = await readLines(conn, 2);
+  assert.match(text, /^ERROR Unknown command "PROXY": expected PARAMS, NUMBER or REPORT\n1\n$/);
+  assert.equal((await event((e) => e.type === "open")).remote, `${LOCAL}:${conn.localAddr.port}`);
+});
+
+Deno.test("serve --proxy-protocol logs the client a PROXY v1 header names", async () => {
+  await using child = spawnCli(
+    ["serve", "--port", "0", "--proxy-protocol", "--log-format", "json", "--verbose"],
+    ["--allow-net"],
+  );
+  const stderr = child.stderr.getReader();
+  const stdout = new Response(child.stdout).text();
+  try {
+    const listening = await readStreamUntil(stderr, (text) => /Listening on \S+"/.test(text));
+    const port = Number(/Listening on 127\.0\.0\.1:(\d+)/.exec(listening)?.[1]);
+    {
+      using conn = await dial(port);
+      await writeText(conn, "PROXY TCP4 203.0.113.9 127.0.0.1 6000 4321\r\nPARAMS 2 2\nNUMBER\n");
+      assert.equal(await readLines(conn, 1), "2\n");
+    }
+    const log = await readStreamUntil(stderr, (text) => text.includes("Connection closed"));
+    const opened = (listening + log).split("\n").filter((line) => line.includes("opened"));
+    assert.equal(opened.length, 1, log);
+    assert.equal(JSON.parse(opened[0]).remote, "203.0.113.9:6000");
+    child.kill("SIGTERM");
+    assert.equal((await withTimeout(child.status, 5_000, "serve exiting")).code, 0);
+    assert.equal(await stdout, "");
+  } finally {
+    await stderr.cancel();
+  }
 });
