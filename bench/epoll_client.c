@@ -11,7 +11,9 @@
  * compiler exists.
  *
  *     cc -O2 -o /tmp/epoll_client bench/epoll_client.c
- *     /tmp/epoll_client PORT CONNECTIONS SECONDS [RANGE]
+ *     /tmp/epoll_client PORT CONNECTIONS SECONDS [RANGE [HOST]]
+ *
+ * HOST is an IPv4 address, 127.0.0.1 by default.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -104,7 +106,7 @@ static int by_value(const void *a, const void *b) {
 
 int main(int argc, char **argv) {
   if (argc < 4) {
-    fprintf(stderr, "usage: %s PORT CONNECTIONS SECONDS [RANGE]\n", argv[0]);
+    fprintf(stderr, "usage: %s PORT CONNECTIONS SECONDS [RANGE [HOST]]\n", argv[0]);
     return 2;
   }
   int port = atoi(argv[1]), count = atoi(argv[2]);
@@ -117,7 +119,10 @@ int main(int argc, char **argv) {
   Conn *conns = calloc(count, sizeof *conns);
   int epoll = epoll_create1(0);
   struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons(port)};
-  inet_pton(AF_INET, "127.0.0.1", &address.sin_addr);
+  if (inet_pton(AF_INET, argc > 5 ? argv[5] : "127.0.0.1", &address.sin_addr) != 1) {
+    fprintf(stderr, "not an IPv4 address: %s\n", argv[5]);
+    return 2;
+  }
   srandom(1);
 
   double start = now();
