@@ -18,6 +18,7 @@ import {
   ProtocolError,
   ServerConnection,
 } from "./protocol.ts";
+import { parseProxyHeader } from "./proxy.ts";
 import { isStrategyName, STRATEGIES, type StrategyName } from "./strategies.ts";
 import { Rng } from "./strategy.ts";
 import { ServerMetrics, type TransportName } from "./metrics.ts";
@@ -39,6 +40,7 @@ export const SERVER_DEFAULTS: Readonly<{
   idleTimeout: number;
   grace: number;
   tcpBacklog: number;
+  proxyProtocol: boolean;
 }> = Object.freeze({
   hostname: "127.0.0.1",
   port: 4321,
@@ -47,6 +49,7 @@ export const SERVER_DEFAULTS: Readonly<{
   idleTimeout: 300_000,
   grace: 5_000,
   tcpBacklog: 4096,
+  proxyProtocol: false,
 });
 
 /**
@@ -145,16 +148,33 @@ export interface ServeOptions extends SessionServeOptions {
    * @default {true}
    */
   fairness?: boolean;
+  /**
+   * Expect a PROXY protocol header (v1 or v2, `proxy.ts`) as the first bytes
+   * of every TCP connection, as a load balancer sends it, and take the
+   * client's address from it. A connection without a valid one gets
+   * `ERROR <reason>` and is closed. Only for a server reachable through the
+   * balancer alone: anyone who can connect directly can claim any address.
+   * @default {false}
+   */
+  proxyProtocol?: boolean;
 }
 
 /**
  * A connection was accepted (`open`) or closed (`close`); `connections` is how
  * many are open now. Refused connections (over the limit) are not counted.
+ * With `proxyProtocol`, `open` comes once the PROXY header is read (a
+ * connection that never sends a valid one has neither event, though it counts
+ * in `connections` while it is open).
  *
  * @example
  * ```ts
  * import type { ConnectionEvent } from "./server.ts";
- * const event: ConnectionEvent = { type: "open", id: 1, connections: 1 };
+ * const event: ConnectionEvent = {
+ *   type: "open",
+ *   id: 1,
+ *   connections: 1,
+ *   remote: "192.0.2.1:5000",
+ * };
  * ```
  */
 export interface ConnectionEvent {
@@ -164,6 +184,11 @@ export interface ConnectionEvent {
   readonly id: number;
   /** How many connections are open now. */
   readonly connections: number;
+  /**
+   * The client's address as `host:port`: the TCP peer's, or with
+   * `proxyProtocol` the one the PROXY header gives.
+   */
+  readonly remote?: string;
 }
 
 /**
@@ -218,6 +243,22 @@ const LINGER_MS = 2_000;
 /** How much it discards at most in that time. */
 const LINGER_BYTES = 64 * 1024;
 
+/** Who a connection's client is: the TCP peer, or who the PROXY header names. */
+interface ClientAddress {
+  readonly hostname: string;
+  readonly port: number;
+}
+
+/** What a {@linkcode Connection} needs to read a PROXY header first. */
+interface ProxyOptions {
+  /** The peer: the balancer, or the client when no header is expected. */
+  peer: ClientAddress;
+  /** Read a PROXY header before the first command. */
+  proxyProtocol?: boolean;
+  /** Called once the client's address is final (after the header, if any). */
+  onAddress?: (connection: Connection) => void;
+}
+
 function seedOf(options: SessionServeOptions): number {
   return options.seed ?? crypto.getRandomValues(new Uint32Array(1))[0];
 }
@@ -252,13 +293,20 @@ class Connection {
   lastActive: number;
   /** Set while the server drains: end once no game is running. */
   draining = false;
+  /** The peer. */
+  readonly peer: ClientAddress;
+  /** The client: the peer, or after a PROXY header the address it gives. */
+  remote: ClientAddress;
+  /** The bytes of a PROXY header so far, while one is expected. */
+  #header: Uint8Array | undefined;
+  readonly #onAddress: ((connection: Connection) => void) | undefined;
 
   readonly #counts: ConnectionCounts | undefined;
 
   constructor(
     id: number,
     transport: Transport,
-    options: SessionServeOptions & {
+    options: SessionServeOptions & ProxyOptions & {
       rng: Rng;
       now: number;
       metrics?: ServerMetrics;
@@ -269,6 +317,9 @@ class Connection {
     this.id = id;
     this.#transport = transport;
     this.#gate = options.gate;
+    this.peer = this.remote = options.peer;
+    this.#header = options.proxyProtocol ? new Uint8Array(0) : undefined;
+    this.#onAddress = options.onAddress;
     this.#logger = options.logger ?? silentLogger;
     this.lastActive = options.now;
     const logger = this.#logger;
@@ -299,10 +350,17 @@ class Connection {
     const core = this.#core;
     let buffer = new Uint8Array(MIN_READ_BUFFER);
     let discarded = 0;
+    if (this.#header === undefined) this.#onAddress?.(this);
     try {
       for (;;) {
         const n = await this.#transport.read(buffer);
         if (n === null) {
+          if (this.#header !== undefined) {
+            if (this.#header.length > 0 && !this.#ending) {
+              await this.#refuseHeader("Incomplete PROXY header: the connection ended");
+            }
+            break;
+          }
           if (!this.#ending) await this.#write(core.end());
           break;
         }
@@ -312,8 +370,14 @@ class Connection {
           continue;
         }
         this.#counts?.received.inc(n);
+        let input: Uint8Array = buffer.subarray(0, n);
+        if (this.#header !== undefined) {
+          const rest = await this.#readHeader(input, clock);
+          if (rest === undefined || rest.length === 0) continue;
+          input = rest;
+        }
         const lines = core.lines;
-        const out = core.receive(buffer.subarray(0, n));
+        const out = core.receive(input);
         if (core.lines !== lines) this.lastActive = clock();
         await this.#write(out);
         // Everyone ready is served before this connection reads again (gate.ts).
@@ -339,6 +403,59 @@ class Connection {
       this.close();
       this.#counts?.closed();
     }
+  }
+
+  /**
+   * Adds `input` to the PROXY header read so far. Returns the bytes after a
+   * complete header (the client's first commands), or undefined while more
+   * is needed or once an invalid header was refused.
+   */
+  async #readHeader(input: Uint8Array, clock: () => number): Promise<Uint8Array | undefined> {
+    const previous = this.#header!;
+    // A header is at most 536 bytes: the parser decides before this grows further.
+    const bytes = previous.length === 0
+      ? input.slice()
+      : new Uint8Array(previous.length + input.length);
+    if (previous.length > 0) {
+      bytes.set(previous);
+      bytes.set(input, previous.length);
+    }
+    const verdict = parseProxyHeader(bytes);
+    switch (verdict.type) {
+      case "need-more":
+        this.#header = bytes;
+        return undefined;
+      case "invalid":
+        this.#header = undefined;
+        await this.#refuseHeader(verdict.message);
+        return undefined;
+      case "header": {
+        this.#header = undefined;
+        this.lastActive = clock();
+        const header = verdict.header;
+        if (header.type === "proxy") {
+          this.remote = { hostname: header.source.hostname, port: header.source.port };
+        }
+        this.#onAddress?.(this);
+        return bytes.subarray(verdict.consumed);
+      }
+      default: {
+        const unknown: never = verdict;
+        throw new RangeError(`Unknown verdict ${excerpt(JSON.stringify(unknown))}`);
+      }
+    }
+  }
+
+  /** Answers a missing or invalid PROXY header with `ERROR <message>` and ends. */
+  async #refuseHeader(message: string): Promise<void> {
+    this.#header = undefined;
+    this.#logger.log("warn", "Invalid PROXY header, closing", {
+      conn: this.id,
+      peer: addressOf(this.peer),
+      error: message,
+    });
+    await this.#write(formatReply({ type: "error", message }));
+    await this.#end();
   }
 
   /**
@@ -477,10 +594,20 @@ function logGameEvent(logger: Logger, conn: number, event: GameEvent): void {
   }
 }
 
-function addressOf(addr: Deno.Addr): string {
+function addressOf(addr: Deno.Addr | ClientAddress): string {
+  if (!("transport" in addr)) return `${addr.hostname}:${addr.port}`;
   return addr.transport === "tcp" || addr.transport === "udp"
     ? `${addr.hostname}:${addr.port}`
     : addr.transport;
+}
+
+/** `host:port` (as the HTTP side gives it) back into its parts; `unknown` has port 0. */
+function parseAddress(text: string): ClientAddress {
+  const colon = text.lastIndexOf(":");
+  const port = Number(text.slice(colon + 1));
+  return colon < 0 || !Number.isSafeInteger(port)
+    ? { hostname: text, port: 0 }
+    : { hostname: text.slice(0, colon), port };
 }
 
 /**
@@ -553,11 +680,36 @@ export function serve(options: ServeOptions = {}): GuessServer {
   };
 
   /** Runs one accepted connection, TCP or WebSocket, in the shared set. */
+  /** Connections whose `open` was announced, so that only they announce `close`. */
+  const announced = new Set<Connection>();
+  /**
+   * A connection's client is known: at once, or with `proxyProtocol` after
+   * its PROXY header. A limit per client address belongs here, on
+   * `connection.remote`, not on the TCP peer (which is then the balancer).
+   */
+  const opened = (kind: TransportName) => (connection: Connection): void => {
+    announced.add(connection);
+    const remote = addressOf(connection.remote);
+    const via = connection.remote === connection.peer ? undefined : addressOf(connection.peer);
+    logger.log("debug", "Connection opened", {
+      conn: connection.id,
+      remote,
+      via,
+      transport: kind,
+    });
+    options.onConnection?.({
+      type: "open",
+      id: connection.id,
+      connections: connections.size,
+      remote,
+    });
+  };
   const open = (
     transport: Transport,
-    remote: string,
+    peer: ClientAddress,
     kind: TransportName,
     game: WebSocketGame,
+    proxyProtocol = false,
   ): Connection => {
     const connection = new Connection(nextId++, transport, {
       ...options,
@@ -568,18 +720,26 @@ export function serve(options: ServeOptions = {}): GuessServer {
       metrics,
       transport: kind,
       gate,
+      peer,
+      proxyProtocol,
+      onAddress: opened(kind),
     });
     connections.add(connection);
     gate?.arrived();
     metrics.connectionsAccepted.inc({ transport: kind });
     metrics.connectionsOpen.inc({ transport: kind });
-    logger.log("debug", "Connection opened", { conn: connection.id, remote, transport: kind });
-    options.onConnection?.({ type: "open", id: connection.id, connections: connections.size });
     connection.run(clock).finally(() => {
       connections.delete(connection);
       metrics.connectionsOpen.inc({ transport: kind }, -1);
-      logger.log("debug", "Connection closed", { conn: connection.id });
-      options.onConnection?.({ type: "close", id: connection.id, connections: connections.size });
+      if (announced.delete(connection)) {
+        logger.log("debug", "Connection closed", { conn: connection.id });
+        options.onConnection?.({
+          type: "close",
+          id: connection.id,
+          connections: connections.size,
+          remote: addressOf(connection.remote),
+        });
+      }
       checkFinished();
     });
     return connection;
@@ -606,7 +766,7 @@ export function serve(options: ServeOptions = {}): GuessServer {
             return;
           }
           const transport = webSocketTransport(socket, settings.maxLineBytes);
-          const connection = open(transport, remote, "websocket", game);
+          const connection = open(transport, parseAddress(remote), "websocket", game);
           transport.onBadMessage = (message) => {
             logger.log("warn", `${message}, closing`, { conn: connection.id });
             connection.kick(`${message}, closing`);
@@ -663,7 +823,7 @@ export function serve(options: ServeOptions = {}): GuessServer {
       }
       // Replies are tiny and each one is awaited by its client: never hold one for Nagle.
       conn.setNoDelay(true);
-      open(conn, addressOf(conn.remoteAddr), "tcp", {});
+      open(conn, conn.remoteAddr, "tcp", {}, settings.proxyProtocol);
     }
   })();
 
@@ -759,6 +919,7 @@ export async function serveStreams(
     ...options,
     rng: new Rng(seedOf(options)),
     now: 0,
+    peer: { hostname: "stream", port: 0 },
   });
   await connection.run(() => 0);
 }

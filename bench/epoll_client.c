@@ -14,7 +14,9 @@
  * bench/compare.ts compiles it with `cc -O2` when a C compiler exists.
  *
  *     cc -O2 -o /tmp/epoll_client bench/epoll_client.c
- *     /tmp/epoll_client PORT CONNECTIONS SECONDS [RANGE [DEPTH]]
+ *     /tmp/epoll_client PORT CONNECTIONS SECONDS [RANGE [DEPTH [HOST]]]
+ *
+ * DEPTH is 1 (games) by default; HOST is an IPv4 address, 127.0.0.1 by default.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -154,7 +156,7 @@ static int by_value(const void *a, const void *b) {
 
 int main(int argc, char **argv) {
   if (argc < 4) {
-    fprintf(stderr, "usage: %s PORT CONNECTIONS SECONDS [RANGE [DEPTH]]\n", argv[0]);
+    fprintf(stderr, "usage: %s PORT CONNECTIONS SECONDS [RANGE [DEPTH [HOST]]]\n", argv[0]);
     return 2;
   }
   int port = atoi(argv[1]), count = atoi(argv[2]);
@@ -176,7 +178,10 @@ int main(int argc, char **argv) {
   Conn *conns = calloc(count, sizeof *conns);
   int epoll = epoll_create1(0);
   struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons(port)};
-  inet_pton(AF_INET, "127.0.0.1", &address.sin_addr);
+  if (inet_pton(AF_INET, argc > 6 ? argv[6] : "127.0.0.1", &address.sin_addr) != 1) {
+    fprintf(stderr, "not an IPv4 address: %s\n", argv[6]);
+    return 2;
+  }
   srandom(1);
 
   double start = now();

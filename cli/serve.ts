@@ -41,6 +41,8 @@ Options:
 })
   --fairness on|off     Serve every ready connection before any goes again (default on;
                         off only to measure what it costs)
+  --proxy-protocol      Expect a PROXY protocol header (v1 or v2) first on every TCP connection,
+                        as HAProxy's send-proxy-v2 sends it; log the client it names
   --log-format F        ${LOG_FORMATS.join(" or ")} (default text)
   --verbose             Also log connections and each game's 'Server: 4 is Unsure' lines
   --http [HOST:]PORT    Also serve HTTP (off by default; host 127.0.0.1 unless given): the game
@@ -78,6 +80,7 @@ export async function serveCommand(args: string[], io: Io): Promise<number> {
     grace: { type: "string" },
     fairness: { type: "string" },
     "log-format": { type: "string" },
+    "proxy-protocol": { type: "boolean" },
     verbose: { type: "boolean" },
     http: { type: "string" },
     "http-allow-origin": { type: "string", multiple: true },
@@ -116,6 +119,7 @@ export async function serveCommand(args: string[], io: Io): Promise<number> {
     idleTimeout: optional("idle-timeout", 1, 86_400, 1000),
     grace: optional("grace", 0, 3_600, 1000),
     fairness,
+    proxyProtocol: values["proxy-protocol"],
     http,
     logger,
     signal: controller.signal,
