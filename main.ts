@@ -12,6 +12,7 @@ import { type Io, stdio, UsageError } from "./cli/args.ts";
 import { benchCommand } from "./cli/bench.ts";
 import { playCommand } from "./cli/play.ts";
 import { serveCommand } from "./cli/serve.ts";
+import { ConnectError } from "./client.ts";
 import { ProtocolError, ServerError } from "./protocol.ts";
 
 /**
@@ -94,10 +95,32 @@ export async function main(args: string[], io: Io = stdio): Promise<number> {
   }
 }
 
+/**
+ * One line for a run-time error: what failed and, where it is clear, what to
+ * do. A `SuppressedError` (an error while disposing after another) shows the
+ * first error, the one that caused it all.
+ */
 function runtimeMessage(error: unknown): string {
+  while (error instanceof SuppressedError) error = error.suppressed;
+  // The client escapes the server's text in ServerError; these are the only peer text here.
   if (error instanceof ServerError) return `Server error: ${error.message}`;
   if (error instanceof ProtocolError) return `Protocol error: ${error.message}`;
-  if (error instanceof Deno.errors.ConnectionRefused) return `Connection refused: ${error.message}`;
+  if (error instanceof ConnectError) {
+    switch (error.reason) {
+      case "refused":
+        return `${error.message}; is \`guess serve\` running there?`;
+      case "unresolved":
+        return `${error.message}; check the HOST of --connect HOST:PORT`;
+      case "timeout":
+        return `${error.message}; is the server up and reachable? --timeout S waits longer`;
+      case "other":
+        return error.message;
+      default: {
+        const unknown: never = error.reason;
+        return `Cannot connect: ${unknown}`;
+      }
+    }
+  }
   if (error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied) {
     return `${error.message.split("\n")[0]}`;
   }

@@ -218,12 +218,13 @@ export async function playHuman(table: Table, options: HumanOptions): Promise<Hu
     `Think of a whole number from ${lower} to ${upper} and keep it to yourself: I will guess it.`,
   );
   print("After each guess, answer w (warmer), c (colder), u (unsure) or y (yes); ? for help.");
-  await client.send({ type: "params", lower, upper });
+  await client.params(lower, upper);
   try {
     for (;;) {
-      let guess: number | undefined;
+      let guess: number;
       try {
-        guess = await client.send({ type: "number" });
+        // The client checks the reply is a number in [lower, upper] (checkGuess).
+        guess = await client.number();
       } catch (error) {
         if (error instanceof ServerError) {
           if (error.message.startsWith("Inconsistent reports")) return contradiction(error.message);
@@ -231,10 +232,6 @@ export async function playHuman(table: Table, options: HumanOptions): Promise<Hu
           if (possible.candidates() === 0n) return contradiction(unfit);
         }
         throw error;
-      }
-      if (guess === undefined || guess < lower || guess > upper) {
-        await client.close();
-        throw new ProtocolError(`Reply ${guess} is outside the game's range [${lower}, ${upper}]`);
       }
       // The server did not notice (another strategy, or another server): say so ourselves.
       if (possible.candidates() === 0n) return contradiction(unfit);
@@ -249,7 +246,7 @@ export async function playHuman(table: Table, options: HumanOptions): Promise<Hu
         print(`${why}: game abandoned after ${guesses} guess${guesses === 1 ? "" : "es"}`);
         return { type: "abandoned", interrupted, guesses };
       }
-      await client.send({ type: "report", decision });
+      await client.report(decision);
       possible.report(guess, decision);
       previous = guess;
       if (decision === "Correct") {
@@ -264,6 +261,6 @@ export async function playHuman(table: Table, options: HumanOptions): Promise<Hu
   } finally {
     signal?.removeEventListener("abort", onAbort);
     await lines.cancel().catch(() => {});
-    if (!client.closed) await client.send({ type: "params", lower: 0, upper: -1 });
+    if (!client.closed) await client.params(0, -1);
   }
 }

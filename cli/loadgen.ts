@@ -14,17 +14,11 @@
 
 import * as hdr from "hdr-histogram-js";
 import process from "node:process";
+import { checkGuess } from "../client.ts";
 import { decodeLine, MAX_LINE_BYTES } from "../framing.ts";
 import { Gate } from "../gate.ts";
 import { describeError } from "../log.ts";
-import {
-  type Decision,
-  DECISIONS,
-  judge,
-  parseReply,
-  ProtocolError,
-  ServerError,
-} from "../protocol.ts";
+import { type Decision, DECISIONS, judge, parseReply, ProtocolError } from "../protocol.ts";
 
 /**
  * What each connection does.
@@ -369,14 +363,9 @@ class ReplyReader {
     // Up to 15 digits is always a safe integer; the rest takes the long way.
     if (!digits || i === first || i - first > 15) {
       const line = buffer.subarray(start, buffer[i - 1] === CR ? i - 1 : i);
-      value = replyNumber(decodeLine(line));
-    } else if (negative) {
-      value = -value;
+      return checkGuess(parseReply(decodeLine(line)), 1, range);
     }
-    if (value < 1 || value > range) {
-      throw new ProtocolError(`Reply ${value} is outside the game's range [1, ${range}]`);
-    }
-    return value;
+    return checkGuess({ type: "number", value: negative ? -value : value }, 1, range);
   }
 
   /** Reads more bytes. */
@@ -427,21 +416,6 @@ function script(range: number, depth: number): Script {
 async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
   let offset = 0;
   while (offset < bytes.length) offset += await conn.write(bytes.subarray(offset));
-}
-
-/** A reply line as the client reads it: the number, or the error it is. */
-function replyNumber(line: string): number {
-  const parsed = parseReply(line);
-  switch (parsed.type) {
-    case "error":
-      throw new ServerError(parsed.message);
-    case "number":
-      return parsed.value;
-    default: {
-      const unknown: never = parsed;
-      throw new ProtocolError(`Unknown reply ${JSON.stringify(unknown)}`);
-    }
-  }
 }
 
 /** Waits for one reply and checks it is a number in 1..range. */

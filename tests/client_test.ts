@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Client, connect } from "../client.ts";
+import { checkGuess, Client, connect, ConnectError } from "../client.ts";
 import { type Decision, ProtocolError, ServerError, Session } from "../protocol.ts";
 import { Rng } from "../strategy.ts";
 import { serveStreams } from "../server.ts";
@@ -126,7 +126,7 @@ for (const [reply, message] of BAD_REPLIES) {
     assert.equal(peer.client.closed, true);
     // The client hung up; the game's disposal had nothing left to send.
     assert.equal(await received, "PARAMS 1 5\nNUMBER\n");
-    await assert.rejects(peer.client.send({ type: "number" }), ProtocolError);
+    await assert.rejects(peer.client.number(), ProtocolError);
   });
 }
 
@@ -279,11 +279,25 @@ Deno.test("Client calls reject with ProtocolError once it is closed", async () =
   assert.equal(await received, "");
 });
 
-Deno.test("connect() to a closed port rejects with ConnectionRefused", async () => {
+Deno.test("connect() to a closed port rejects with ConnectError naming the address", async () => {
+  // A port that was free a moment ago: port 0 cannot be connected to.
   const port = freePort();
   await assert.rejects(
     withTimeout(connect({ hostname: LOCAL, port, timeout: 2_000 }), 3_000, "connect"),
-    Deno.errors.ConnectionRefused,
+    (error: unknown) => {
+      assert.ok(error instanceof ConnectError);
+      assert.equal(error.reason, "refused");
+      assert.equal(error.message, `Cannot connect to 127.0.0.1:${port}: connection refused`);
+      assert.ok(error.cause instanceof Deno.errors.ConnectionRefused);
+      return true;
+    },
+  );
+});
+
+Deno.test("connect() to a host that does not resolve rejects with ConnectError naming it", async () => {
+  await assert.rejects(
+    withTimeout(connect({ hostname: "nohost.invalid", port: 1, timeout: 2_000 }), 3_000, "connect"),
+    { name: "ConnectError", message: 'Cannot resolve host "nohost.invalid"' },
   );
 });
 
@@ -305,4 +319,44 @@ Deno.test("Client plays the seed's demo over in-memory streams against serveStre
   // The same guesses as the state machine with the same seed, over no transport at all.
   const games: [number, number, number][] = [[1, 5, 3], [10, 15, 12]];
   assert.deepEqual(results, playSeedDemo(new Session({ rng: new Rng(1) }), games));
+});
+
+Deno.test("Client rejects a bad argument with RangeError before sending, and stays usable", async () => {
+  await using peer = await fakeServer();
+  const received = scriptedPeer(peer.conn, answers("3\n"));
+  await assert.rejects(peer.client.params(1.5, 5), RangeError);
+  await assert.rejects(peer.client.params(1, Number.MAX_SAFE_INTEGER + 1), RangeError);
+  await assert.rejects(peer.client.report("Hot" as Decision), RangeError);
+  assert.equal(peer.client.closed, false);
+  await peer.client.params(1, 5);
+  assert.equal(await peer.client.number(), 3);
+  await peer.client.report("Correct");
+  await peer.client.close();
+  assert.equal(await received, "PARAMS 1 5\nNUMBER\nREPORT Correct\n");
+});
+
+Deno.test("Client.number() checks the reply against the last PARAMS with checkGuess", async () => {
+  await using peer = await fakeServer();
+  const received = scriptedPeer(peer.conn, answers("10\n", "11\n"));
+  await peer.client.params(10, 10);
+  assert.equal(await peer.client.number(), 10);
+  await peer.client.params(1, 5);
+  await assert.rejects(peer.client.number(), {
+    name: "ProtocolError",
+    message: "Reply 11 is outside the game's range [1, 5]",
+  });
+  assert.equal(peer.client.closed, true);
+  assert.equal(await received, "PARAMS 10 10\nNUMBER\nPARAMS 1 5\nNUMBER\n");
+});
+
+Deno.test("checkGuess() is the one reply rule: in range, ServerError, or ProtocolError", () => {
+  assert.equal(checkGuess({ type: "number", value: -5 }, -5, -1), -5);
+  assert.throws(() => checkGuess({ type: "number", value: 0 }, -5, -1), {
+    name: "ProtocolError",
+    message: "Reply 0 is outside the game's range [-5, -1]",
+  });
+  assert.throws(() => checkGuess({ type: "error", message: "Range exhausted" }, 1, 5), {
+    name: "ServerError",
+    message: "Range exhausted",
+  });
 });
