@@ -242,6 +242,8 @@ export class Client implements AsyncDisposable {
   /** The range of the game in progress, from the last `PARAMS`. */
   #range: readonly [number, number] | undefined;
   #failure: unknown;
+  /** Whether a call already threw the failure (later calls say "Connection is closed"). */
+  #reported = false;
   #closed = false;
 
   /**
@@ -351,11 +353,11 @@ export class Client implements AsyncDisposable {
   }
 
   async #run(bytes: Uint8Array, before: () => void, reply: boolean): Promise<number | void> {
-    if (this.#closed) throw closedError(this.#failure);
+    if (this.#closed) throw this.#closedError();
     if (this.#ended) {
-      // The server said its last word while nothing was outstanding.
+      // The input ended while nothing was outstanding.
       await this.#fail(this.#ended);
-      throw this.#ended;
+      throw this.#closedError();
     }
     try {
       before();
@@ -375,10 +377,18 @@ export class Client implements AsyncDisposable {
       // An ERROR reply leaves the connection usable; anything else ends it.
       if (error instanceof ServerError && !this.#closed && this.#ended === undefined) throw error;
       await this.#fail(error);
+      this.#reported = true;
       throw error instanceof ProtocolError || error instanceof ServerError
         ? error
         : new ProtocolError(`Connection failed: ${errorMessage(error)}`, { cause: error });
     }
+  }
+
+  /** Why a call cannot run: the failure itself the first time, then "Connection is closed". */
+  #closedError(): unknown {
+    if (this.#reported || this.#failure === undefined) return closedError(this.#failure);
+    this.#reported = true;
+    return this.#failure;
   }
 
   /**
@@ -458,12 +468,12 @@ export class Client implements AsyncDisposable {
       this.#wake?.();
       return;
     }
-    this.#end(
-      this.#lastError ??
-        new ProtocolError(`Server sent ${excerpt(line)} with no NUMBER outstanding`),
-    );
-    // Nothing more to read from a server that broke the rules or said goodbye.
-    this.#reader.cancel().catch(() => {});
+    const reason = this.#lastError ??
+      new ProtocolError(`Server sent ${excerpt(line)} with no NUMBER outstanding`);
+    this.#end(reason);
+    // Nothing more to hear from a server that broke the rules or said goodbye.
+    // Not awaited: close() waits for this reader, which is running it.
+    void this.#fail(reason);
   }
 
   #end(reason: ProtocolError | ServerError): void {
@@ -638,11 +648,31 @@ export async function connect(options: ConnectOptions = {}): Promise<Client> {
   // Commands are small separate writes (REPORT, then NUMBER): without this,
   // Nagle holds each NUMBER for the server's delayed ACK, ~40 ms per guess.
   conn.setNoDelay(true);
-  return new Client(conn.readable, conn.writable, options, () => {
+  // Not conn.readable/writable: those close the socket when either side ends
+  // or fails, so a failed write would throw away a reply already received
+  // (the server's ERROR line) before the client reads it.
+  const readable = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const buffer = new Uint8Array(READ_BYTES);
+      const n = await conn.read(buffer);
+      if (n === null) controller.close();
+      else controller.enqueue(buffer.subarray(0, n));
+    },
+  });
+  const writable = new WritableStream<Uint8Array>({
+    async write(bytes) {
+      let offset = 0;
+      while (offset < bytes.length) offset += await conn.write(bytes.subarray(offset));
+    },
+  });
+  return new Client(readable, writable, options, () => {
     try {
       conn.close();
     } catch {
-      // The streams already released the socket.
+      // Already closed.
     }
   });
 }
+
+/** Bytes per read: a game's replies are a few bytes each. */
+const READ_BYTES = 4096;

@@ -3,7 +3,16 @@ import { checkGuess, Client, connect, ConnectError } from "../client.ts";
 import { type Decision, ProtocolError, ServerError, Session } from "../protocol.ts";
 import { Rng } from "../strategy.ts";
 import { serveStreams } from "../server.ts";
-import { acceptOne, CLOSE, freePort, playSeedDemo, scriptedPeer, withTimeout } from "./helpers.ts";
+import {
+  acceptOne,
+  CLOSE,
+  freePort,
+  playSeedDemo,
+  readLines,
+  scriptedPeer,
+  withTimeout,
+  writeText,
+} from "./helpers.ts";
 
 const LOCAL = "127.0.0.1";
 
@@ -359,4 +368,111 @@ Deno.test("checkGuess() is the one reply rule: in range, ServerError, or Protoco
     name: "ServerError",
     message: "Range exhausted",
   });
+});
+
+Deno.test("Client raises the server's ERROR line sent before a close, not a write error", async () => {
+  await using peer = await fakeServer();
+  // As a busy server does: its line at once, then a close (no read first).
+  await writeText(peer.conn, "ERROR Server busy: 1 connections, try again later\n");
+  peer.conn.close();
+  let caught: unknown;
+  try {
+    await using game = await peer.client.session(1, 5, 3);
+    await game.requestNumber();
+  } catch (error) {
+    caught = error;
+  }
+  // Not a SuppressedError from disposal, not "Broken pipe": the server's own words.
+  assert.ok(caught instanceof ServerError, `got ${caught}`);
+  assert.equal(caught.message, "Server busy: 1 connections, try again later");
+  assert.equal(peer.client.closed, true);
+  await assert.rejects(peer.client.number(), ServerError);
+});
+
+Deno.test("Client raises ERROR Server shutting down sent between a reply and its REPORT", async () => {
+  await using peer = await fakeServer();
+  const received = scriptedPeer(peer.conn, (line) => {
+    if (line !== "NUMBER") return undefined;
+    // The reply, then the server's goodbye while the client is still judging.
+    return "2\nERROR Server shutting down\n";
+  });
+  let caught: unknown;
+  try {
+    await using game = await peer.client.session(1, 5, 3);
+    assert.equal(await game.requestNumber(), 2);
+    await game.reportOutcome(2);
+    await game.requestNumber();
+  } catch (error) {
+    caught = error;
+  }
+  assert.ok(caught instanceof ServerError, `got ${caught}`);
+  assert.equal(caught.message, "Server shutting down");
+  assert.equal(peer.client.closed, true);
+  assert.equal(await received, "PARAMS 1 5\nNUMBER\n");
+});
+
+Deno.test("Client escapes control characters in the server's ERROR text", async () => {
+  await using peer = await fakeServer();
+  const received = scriptedPeer(
+    peer.conn,
+    answers("ERROR \x1b]0;pwned\x07\x1b[2J\x1b[31mRED\x1b[0m\rfake\n"),
+  );
+  await peer.client.params(1, 5);
+  await assert.rejects(peer.client.number(), (error: unknown) => {
+    assert.ok(error instanceof ServerError);
+    assert.equal(
+      error.message,
+      "\\u{1b}]0;pwned\\u{7}\\u{1b}[2J\\u{1b}[31mRED\\u{1b}[0m\\u{d}fake",
+    );
+    assert.match(error.message, /^[\x20-\x7e]*$/, "printable ASCII only");
+    return true;
+  });
+  await peer.client.close();
+  assert.equal(await received, "PARAMS 1 5\nNUMBER\n");
+});
+
+Deno.test("Client rejects a line that arrives with no NUMBER outstanding as a ProtocolError", async () => {
+  await using peer = await fakeServer();
+  // A server that sends each reply twice.
+  const received = scriptedPeer(peer.conn, (line) => line === "NUMBER" ? "1\n1\n" : undefined);
+  await peer.client.params(1, 5);
+  assert.equal(await peer.client.number(), 1);
+  await assert.rejects(peer.client.report("Unsure"), {
+    name: "ProtocolError",
+    message: 'Server sent "1" with no NUMBER outstanding',
+  });
+  assert.equal(peer.client.closed, true);
+  assert.equal(await received, "PARAMS 1 5\nNUMBER\n");
+});
+
+Deno.test("Client closes on a number sent before any NUMBER, and says why", async () => {
+  await using peer = await fakeServer();
+  const received = scriptedPeer(peer.conn, () => undefined);
+  await writeText(peer.conn, "7\n");
+  // The client hangs up at once: the scripted peer sees the end.
+  assert.equal(await received, "");
+  assert.equal(peer.client.closed, true);
+  await assert.rejects(peer.client.params(1, 5), {
+    name: "ProtocolError",
+    message: 'Server sent "7" with no NUMBER outstanding',
+  });
+  await assert.rejects(peer.client.number(), {
+    name: "ProtocolError",
+    message: "Connection is closed",
+  });
+});
+
+Deno.test("Client rejects a last reply cut off by the close as a ProtocolError", async () => {
+  await using peer = await fakeServer();
+  await peer.client.params(1, 20);
+  const numbering = peer.client.number();
+  assert.equal(await readLines(peer.conn, 2), "PARAMS 1 20\nNUMBER\n");
+  // "1", the start of "12", then the close.
+  await writeText(peer.conn, "1");
+  peer.conn.close();
+  await assert.rejects(numbering, {
+    name: "ProtocolError",
+    message: 'Server closed the connection in the middle of a line: "1"',
+  });
+  assert.equal(peer.client.closed, true);
 });
