@@ -107,7 +107,10 @@ export function openInProcess(options: SessionServeOptions = {}): Table {
  *
  * @param hostname The server's host.
  * @param port The server's port.
+ * @param timeout Milliseconds to wait for the connection and for each reply.
+ * @default {10000} timeout
  * @returns The table; dispose it to close the connection.
+ * @throws {ConnectError} When the connection cannot be made (client.ts).
  *
  * @example
  * ```ts ignore
@@ -115,8 +118,12 @@ export function openInProcess(options: SessionServeOptions = {}): Table {
  * await using table = await openRemote("127.0.0.1", 4321);
  * ```
  */
-export async function openRemote(hostname: string, port: number): Promise<Table> {
-  const client = await connect({ hostname, port });
+export async function openRemote(
+  hostname: string,
+  port: number,
+  timeout?: number,
+): Promise<Table> {
+  const client = await connect({ hostname, port, timeout });
   return {
     client,
     gameEnded: () => Promise.resolve(),

@@ -41,6 +41,8 @@ K games with random secrets and prints how many guesses they took.
 
 Options:
   --connect HOST:PORT       Play a remote server instead (needs --allow-net)
+  --timeout S               With --connect: seconds to wait for the connection and each
+                            reply (default 10)
   --game LOWER,UPPER,SECRET A game to play; repeat for more (default: 1,5,3 and 10,15,12)
   --count N                 Most guesses per game (default 5; with --games 10000)
   --strategy S              In-process server's strategy: ${STRATEGIES.join(", ")} (default random)
@@ -90,6 +92,7 @@ function gameSpec(text: string): GameSpec {
 export async function playCommand(args: string[], io: Io): Promise<number> {
   const { values } = parse("play", args, {
     connect: { type: "string" },
+    timeout: { type: "string" },
     game: { type: "string", multiple: true },
     count: { type: "string" },
     strategy: { type: "string" },
@@ -120,6 +123,12 @@ export async function playCommand(args: string[], io: Io): Promise<number> {
     ? defaultCount
     : integer("play", "count", values.count, 1, 1e9);
   const remote = values.connect === undefined ? undefined : hostPort(values.connect, "play");
+  if (!remote && values.timeout !== undefined) {
+    throw new UsageError("--timeout applies to --connect", "play");
+  }
+  const timeout = values.timeout === undefined
+    ? undefined
+    : integer("play", "timeout", values.timeout, 1, 86_400) * 1000;
   const options = {
     strategy: strategy("play", values.strategy, "random"),
     seed: seed("play", values.seed),
@@ -147,13 +156,15 @@ export async function playCommand(args: string[], io: Io): Promise<number> {
     : integer("play", "games", values.games, 1, 1_000_000);
   const gamesSeed = options.seed ?? crypto.getRandomValues(new Uint32Array(1))[0];
 
-  await using table = remote ? await openRemote(remote.hostname, remote.port) : openInProcess({
-    ...options,
-    seed: mode === "--games" ? gamesSeed : options.seed,
-    onEvent(event) {
-      if (event.type === "report" && !mode) io.out(`Server: ${event.guess} is ${event.decision}`);
-    },
-  });
+  await using table = remote
+    ? await openRemote(remote.hostname, remote.port, timeout)
+    : openInProcess({
+      ...options,
+      seed: mode === "--games" ? gamesSeed : options.seed,
+      onEvent(event) {
+        if (event.type === "report" && !mode) io.out(`Server: ${event.guess} is ${event.decision}`);
+      },
+    });
   if (mode === "--human") {
     const controller = new AbortController();
     const onInterrupt = () => controller.abort();

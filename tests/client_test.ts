@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { checkGuess, Client, connect, ConnectError } from "../client.ts";
 import { type Decision, ProtocolError, ServerError, Session } from "../protocol.ts";
 import { Rng } from "../strategy.ts";
+import { main } from "../main.ts";
 import { serveStreams } from "../server.ts";
 import {
   acceptOne,
@@ -475,4 +476,127 @@ Deno.test("Client rejects a last reply cut off by the close as a ProtocolError",
     message: 'Server closed the connection in the middle of a line: "1"',
   });
   assert.equal(peer.client.closed, true);
+});
+
+/**
+ * A listener whose accept queue is full: python's `listen(0)` queues one
+ * connection and is never accepted, so the next connect waits for the kernel.
+ */
+async function fullAcceptQueue() {
+  const child = new Deno.Command("python3", {
+    args: [
+      "-c",
+      "import socket, sys\n" +
+      "s = socket.socket()\n" +
+      "s.bind(('127.0.0.1', 0))\n" +
+      "s.listen(0)\n" +
+      "print(s.getsockname()[1], flush=True)\n" +
+      "sys.stdin.read()\n",
+    ],
+    stdin: "piped",
+    stdout: "piped",
+  }).spawn();
+  const reader = child.stdout.getReader();
+  const first = await withTimeout(reader.read(), 5_000, "python's port");
+  reader.releaseLock();
+  const port = Number(new TextDecoder().decode(first.value).trim());
+  const queued = await Deno.connect({ hostname: LOCAL, port });
+  return {
+    port,
+    async [Symbol.asyncDispose]() {
+      queued.close();
+      await child.stdin.close();
+      await child.stdout.cancel();
+      await child.status;
+    },
+  };
+}
+
+Deno.test("connect() gives up at its timeout and aborts the pending connect", async () => {
+  await using queue = await fullAcceptQueue();
+  // The op sanitizer fails this test if the connect is still pending at its end.
+  await assert.rejects(
+    withTimeout(connect({ hostname: LOCAL, port: queue.port, timeout: 200 }), 5_000, "connect"),
+    (error: unknown) => {
+      assert.ok(error instanceof ConnectError);
+      assert.equal(error.reason, "timeout");
+      assert.equal(error.message, `Cannot connect to 127.0.0.1:${queue.port} within 200 ms`);
+      return true;
+    },
+  );
+});
+
+/** Runs `guess play --connect` in-process against a listener; returns status and lines. */
+async function playConnect(listener: Deno.TcpListener, ...extra: string[]) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const status = await main(
+    ["play", "--connect", `${LOCAL}:${listener.addr.port}`, ...extra],
+    { out: (line) => out.push(line), err: (line) => err.push(line) },
+  );
+  return { status, out, err };
+}
+
+Deno.test("play --connect shows a busy server's ERROR line, escaped, not Broken pipe", async () => {
+  using listener = Deno.listen({ hostname: LOCAL, port: 0 });
+  const serving = (async () => {
+    using conn = await acceptOne(listener);
+    await writeText(conn, "ERROR Server busy: 1 connections, try again later\x1b[2J\n");
+  })();
+  const { status, out, err } = await playConnect(listener);
+  await serving;
+  assert.equal(status, 1);
+  assert.deepEqual(out, ["\nGuess a number between 1 and 5! Shhhhh, it's 3."]);
+  assert.deepEqual(err, [
+    "guess: Server error: Server busy: 1 connections, try again later\\u{1b}[2J",
+  ]);
+});
+
+Deno.test("play --connect shows Server shutting down sent mid-game, not a SuppressedError", async () => {
+  using listener = Deno.listen({ hostname: LOCAL, port: 0 });
+  const serving = (async () => {
+    using conn = await acceptOne(listener);
+    await scriptedPeer(
+      conn,
+      (line) => line === "NUMBER" ? "4\nERROR Server shutting down\n" : undefined,
+    );
+  })();
+  const { status, err } = await playConnect(listener);
+  await serving;
+  assert.equal(status, 1);
+  assert.deepEqual(err, ["guess: Server error: Server shutting down"]);
+});
+
+Deno.test("play --connect --timeout S gives up connecting after S seconds", async () => {
+  await using queue = await fullAcceptQueue();
+  const out: string[] = [];
+  const err: string[] = [];
+  const status = await main(
+    ["play", "--connect", `${LOCAL}:${queue.port}`, "--timeout", "1"],
+    { out: (line) => out.push(line), err: (line) => err.push(line) },
+  );
+  assert.equal(status, 1);
+  assert.deepEqual(err, [
+    `guess: Cannot connect to 127.0.0.1:${queue.port} within 1000 ms; ` +
+    "is the server up and reachable? --timeout S waits longer",
+  ]);
+});
+
+Deno.test("play --connect to a host that does not resolve names the host", async () => {
+  const err: string[] = [];
+  const status = await main(["play", "--connect", "nohost.invalid:1"], {
+    out: () => {},
+    err: (line) => err.push(line),
+  });
+  assert.equal(status, 1);
+  assert.deepEqual(err, [
+    'guess: Cannot resolve host "nohost.invalid"; check the HOST of --connect HOST:PORT',
+  ]);
+});
+
+Deno.test("play --timeout without --connect is a usage error", async () => {
+  const err: string[] = [];
+  const status = await main(["play", "--timeout", "1"], { out: () => {}, err: (l) => err.push(l) });
+  assert.equal(status, 2);
+  assert.match(err[0], /^guess: --timeout applies to --connect\n/);
 });
