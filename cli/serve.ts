@@ -109,21 +109,24 @@ export async function serveCommand(args: string[], io: Io): Promise<number> {
     write: io.err,
   });
   const controller = new AbortController();
-  const server = serve({
-    hostname: values.hostname,
-    port: optional("port", 0, 65535),
-    strategy: strategy("serve", values.strategy, "random"),
-    seed: seed("serve", values.seed),
-    maxLineBytes: optional("max-line-bytes", 16, 1 << 20),
-    maxConnections: optional("max-connections", 1, 1_000_000),
-    idleTimeout: optional("idle-timeout", 1, 86_400, 1000),
-    grace: optional("grace", 0, 3_600, 1000),
-    fairness,
-    proxyProtocol: values["proxy-protocol"],
-    http,
-    logger,
-    signal: controller.signal,
-  });
+  const hostname = values.hostname ?? SERVER_DEFAULTS.hostname;
+  const port = optional("port", 0, 65535) ?? SERVER_DEFAULTS.port;
+  const server = listening(hostname, port, http, () =>
+    serve({
+      hostname,
+      port,
+      strategy: strategy("serve", values.strategy, "random"),
+      seed: seed("serve", values.seed),
+      maxLineBytes: optional("max-line-bytes", 16, 1 << 20),
+      maxConnections: optional("max-connections", 1, 1_000_000),
+      idleTimeout: optional("idle-timeout", 1, 86_400, 1000),
+      grace: optional("grace", 0, 3_600, 1000),
+      fairness,
+      proxyProtocol: values["proxy-protocol"],
+      http,
+      logger,
+      signal: controller.signal,
+    }));
   let interrupts = 0;
   const onSignal = (signal: Deno.Signal) => () => {
     if (signal === "SIGINT" && ++interrupts > 1) {
@@ -147,6 +150,67 @@ export async function serveCommand(args: string[], io: Io): Promise<number> {
 }
 
 /** `--http [HOST:]PORT` and `--http-allow-origin`, as the `http` option of `serve()`. */
+/**
+ * The address could not be listened on: it is taken, or not this machine's.
+ * The message names the address and what to do; the runtime's error is the
+ * `cause`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ListenError } from "./serve.ts";
+ * const error = new ListenError("Cannot listen on 127.0.0.1:4321: address already in use");
+ * assert.equal(error.name, "ListenError");
+ * ```
+ */
+export class ListenError extends Error {
+  /**
+   * Makes the error.
+   *
+   * @param message What failed and what to do.
+   * @param options Standard error options, such as `cause`.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ListenError";
+  }
+}
+
+function where(hostname: string, port: number): string {
+  return `${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`;
+}
+
+/** Runs `start`, turning "address already in use" into a line that names the address. */
+function listening<T>(
+  hostname: string,
+  port: number,
+  http: HttpOptions | undefined,
+  start: () => T,
+): T {
+  try {
+    return start();
+  } catch (cause) {
+    if (!(cause instanceof Deno.errors.AddrInUse)) throw cause;
+    // serve() listens for the game first, so with --http either could be the taken one.
+    let tcpFree = http !== undefined;
+    if (tcpFree) {
+      try {
+        Deno.listen({ hostname, port }).close();
+      } catch {
+        tcpFree = false;
+      }
+    }
+    const [address, option] = tcpFree && http
+      ? [where(http.hostname ?? HTTP_DEFAULTS.hostname, http.port ?? HTTP_DEFAULTS.port), "--http"]
+      : [where(hostname, port), "--port"];
+    throw new ListenError(
+      `Cannot listen on ${address}: address already in use; pick another ${option}, ` +
+        `or ${option} 0 for any free one`,
+      { cause },
+    );
+  }
+}
+
 function httpOption(
   address: string | undefined,
   origins: string[] | undefined,
