@@ -3,7 +3,7 @@ import { checkGuess, Client, connect, ConnectError } from "../client.ts";
 import { type Decision, ProtocolError, ServerError, Session } from "../protocol.ts";
 import { Rng } from "../strategy.ts";
 import { main } from "../main.ts";
-import { serveStreams } from "../server.ts";
+import { serve, serveStreams } from "../server.ts";
 import {
   acceptOne,
   CLOSE,
@@ -599,4 +599,53 @@ Deno.test("play --timeout without --connect is a usage error", async () => {
   const status = await main(["play", "--timeout", "1"], { out: () => {}, err: (l) => err.push(l) });
   assert.equal(status, 2);
   assert.match(err[0], /^guess: --timeout applies to --connect\n/);
+});
+
+Deno.test("Client raises the real server's ERROR Idle timeout at the next command", async () => {
+  const kicked = Promise.withResolvers<void>();
+  await using server = serve({
+    hostname: LOCAL,
+    port: 0,
+    idleTimeout: 50,
+    logger: {
+      verbose: false,
+      log(_level, message) {
+        if (message.startsWith("Idle timeout")) kicked.resolve();
+      },
+    },
+  });
+  await using client = await connect({ hostname: LOCAL, port: server.addr.port, timeout: 2_000 });
+  let caught: unknown;
+  try {
+    await using game = await client.session(1, 5, 3);
+    const n = await game.requestNumber();
+    // The person thinks too long: the server gives up on the connection.
+    await withTimeout(kicked.promise, 5_000, "the server's idle timeout");
+    await game.reportOutcome(n);
+    await game.requestNumber();
+  } catch (error) {
+    caught = error;
+  }
+  assert.ok(caught instanceof ServerError, `got ${caught}`);
+  assert.equal(caught.message, "Idle timeout");
+});
+
+Deno.test("Client raises the real server's ERROR Server busy, not Broken pipe", async () => {
+  await using server = serve({ hostname: LOCAL, port: 0, maxConnections: 1 });
+  await using first = await connect({ hostname: LOCAL, port: server.addr.port, timeout: 2_000 });
+  {
+    // The first connection holds the one slot (a reply proves it was accepted).
+    await using game = await first.session(1, 1, 1);
+    assert.equal(await game.requestNumber(), 1);
+  }
+  await using second = await connect({ hostname: LOCAL, port: server.addr.port, timeout: 2_000 });
+  let caught: unknown;
+  try {
+    await using game = await second.session(1, 5, 3);
+    await game.requestNumber();
+  } catch (error) {
+    caught = error;
+  }
+  assert.ok(caught instanceof ServerError, `got ${caught}`);
+  assert.match(caught.message, /^Server busy: 1 connections?, try again later$/);
 });
