@@ -368,11 +368,12 @@ export class Client implements AsyncDisposable {
       }
       if (!reply) return;
       const range = this.#range;
-      const line = await this.#readReply();
-      if (range === undefined) {
-        throw new ProtocolError(`Reply ${excerpt(line)} with no game in progress`);
+      const parsed = parseReply(await this.#readReply());
+      if (range === undefined && parsed.type === "number") {
+        throw new ProtocolError(`Reply ${parsed.value} with no game in progress`);
       }
-      return checkGuess(parseReply(line), range[0], range[1]);
+      // With no game in progress only ERROR is right (the server's "No game in progress").
+      return checkGuess(parsed, range?.[0] ?? 1, range?.[1] ?? 0);
     } catch (error) {
       // An ERROR reply leaves the connection usable; anything else ends it.
       if (error instanceof ServerError && !this.#closed && this.#ended === undefined) throw error;

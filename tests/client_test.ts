@@ -649,3 +649,22 @@ Deno.test("Client raises the real server's ERROR Server busy, not Broken pipe", 
   assert.ok(caught instanceof ServerError, `got ${caught}`);
   assert.match(caught.message, /^Server busy: 1 connections?, try again later$/);
 });
+
+Deno.test("Client.number() with no game: ERROR is a ServerError, a number a ProtocolError", async () => {
+  await using peer = await fakeServer();
+  const received = scriptedPeer(
+    peer.conn,
+    answers("ERROR No game in progress: send PARAMS lower upper first\n", "4\n"),
+  );
+  await assert.rejects(peer.client.number(), {
+    name: "ServerError",
+    message: "No game in progress: send PARAMS lower upper first",
+  });
+  assert.equal(peer.client.closed, false);
+  await assert.rejects(peer.client.number(), {
+    name: "ProtocolError",
+    message: "Reply 4 with no game in progress",
+  });
+  assert.equal(peer.client.closed, true);
+  assert.equal(await received, "NUMBER\nNUMBER\n");
+});
