@@ -23,13 +23,13 @@ export const MAX_LINE_BYTES = 1024;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { LineSplitter, LineTooLongError } from "./framing.ts";
  * const splitter = new LineSplitter(4);
- * try {
- *   splitter.push(new TextEncoder().encode("TOO LONG"), () => {});
- * } catch (error) {
- *   console.assert(error instanceof LineTooLongError);
- * }
+ * assert.throws(
+ *   () => splitter.push(new TextEncoder().encode("TOO LONG"), () => {}),
+ *   LineTooLongError,
+ * );
  * ```
  */
 export class LineTooLongError extends Error {
@@ -54,12 +54,9 @@ export class LineTooLongError extends Error {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeLine, InvalidUtf8Error } from "./framing.ts";
- * try {
- *   decodeLine(new Uint8Array([0xff]));
- * } catch (error) {
- *   console.assert(error instanceof InvalidUtf8Error);
- * }
+ * assert.throws(() => decodeLine(new Uint8Array([0xff])), InvalidUtf8Error);
  * ```
  */
 export class InvalidUtf8Error extends Error {
@@ -90,8 +87,9 @@ const ASCII_FAST_PATH_BYTES = 4096;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeLine } from "./framing.ts";
- * console.assert(decodeLine(new TextEncoder().encode("NUMBER")) === "NUMBER");
+ * assert.equal(decodeLine(new TextEncoder().encode("NUMBER")), "NUMBER");
  * ```
  */
 export function decodeLine(bytes: Uint8Array): string {
@@ -115,6 +113,7 @@ export function decodeLine(bytes: Uint8Array): string {
  *
  * @example Feed chunks, get lines
  * ```ts
+ * import assert from "node:assert/strict";
  * import { LineSplitter } from "./framing.ts";
  * const lines: string[] = [];
  * const splitter = new LineSplitter();
@@ -122,8 +121,8 @@ export function decodeLine(bytes: Uint8Array): string {
  * splitter.push(bytes, (line, start, end) => {
  *   lines.push(new TextDecoder().decode(line.subarray(start, end)));
  * });
- * console.assert(lines.join("|") === "NUMBER|REPORT Unsure");
- * console.assert(splitter.buffered === 3);
+ * assert.equal(lines.join("|"), "NUMBER|REPORT Unsure");
+ * assert.equal(splitter.buffered, 3);
  * ```
  */
 export class LineSplitter {
@@ -243,11 +242,12 @@ function trimCR(line: Uint8Array): Uint8Array {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { LineStream } from "./framing.ts";
  * const lines = ReadableStream.from([new TextEncoder().encode("4\n5\n")])
  *   .pipeThrough(new LineStream());
  * const all = await Array.fromAsync(lines);
- * console.assert(all.join(",") === "4,5");
+ * assert.equal(all.join(","), "4,5");
  * ```
  */
 export class LineStream extends TransformStream<Uint8Array, string> {

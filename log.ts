@@ -80,8 +80,9 @@ export interface LoggerOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { LOG_FORMATS } from "./log.ts";
- * console.assert(LOG_FORMATS.includes("json"));
+ * assert.ok(LOG_FORMATS.includes("json"));
  * ```
  */
 export const LOG_FORMATS = ["text", "json"] as const;
@@ -118,11 +119,12 @@ const SAFE_VALUE = /^[\x21-\x7e]*$/;
  *
  * @example JSON lines
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createLogger } from "./log.ts";
  * const lines: string[] = [];
  * const logger = createLogger({ format: "json", write: (line) => lines.push(line) });
  * logger.log("warn", "Server busy", { connections: 10000 });
- * console.assert(JSON.parse(lines[0]).connections === 10000);
+ * assert.equal(JSON.parse(lines[0]).connections, 10000);
  * ```
  */
 export function createLogger(options: LoggerOptions = {}): Logger {
@@ -158,8 +160,9 @@ export function createLogger(options: LoggerOptions = {}): Logger {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { describeError } from "./log.ts";
- * console.assert(describeError(new RangeError("Bad")) === "RangeError: Bad");
+ * assert.equal(describeError(new RangeError("Bad")), "RangeError: Bad");
  * ```
  */
 export function describeError(error: unknown): string {
@@ -171,8 +174,10 @@ export function describeError(error: unknown): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { silentLogger } from "./log.ts";
  * silentLogger.log("error", "Nobody hears this");
+ * assert.equal(silentLogger.verbose, false);
  * ```
  */
 export const silentLogger: Logger = { verbose: false, log() {} };

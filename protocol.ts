@@ -23,8 +23,9 @@ import { Rng, type Strategy, StrategyError } from "./strategy.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DECISIONS } from "./protocol.ts";
- * console.assert(DECISIONS.length === 4);
+ * assert.equal(DECISIONS.length, 4);
  * ```
  */
 export const DECISIONS = ["Warmer", "Colder", "Unsure", "Correct"] as const;
@@ -34,8 +35,10 @@ export const DECISIONS = ["Warmer", "Colder", "Unsure", "Correct"] as const;
  *
  * @example
  * ```ts
- * import type { Decision } from "./protocol.ts";
+ * import assert from "node:assert/strict";
+ * import { type Decision, isDecision } from "./protocol.ts";
  * const decision: Decision = "Warmer";
+ * assert.ok(isDecision(decision));
  * ```
  */
 export type Decision = typeof DECISIONS[number];
@@ -47,8 +50,10 @@ export type Decision = typeof DECISIONS[number];
  *
  * @example
  * ```ts
- * import type { Command } from "./protocol.ts";
+ * import assert from "node:assert/strict";
+ * import { type Command, formatCommand, parseCommand } from "./protocol.ts";
  * const start: Command = { type: "params", lower: 1, upper: 5 };
+ * assert.deepEqual(parseCommand(formatCommand(start).trimEnd()), start);
  * ```
  */
 export type Command =
@@ -61,8 +66,10 @@ export type Command =
  *
  * @example
  * ```ts
- * import type { Reply } from "./protocol.ts";
+ * import assert from "node:assert/strict";
+ * import { formatReply, parseReply, type Reply } from "./protocol.ts";
  * const reply: Reply = { type: "number", value: 4 };
+ * assert.deepEqual(parseReply(formatReply(reply).trimEnd()), reply);
  * ```
  */
 export type Reply =
@@ -75,12 +82,9 @@ export type Reply =
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseCommand, ProtocolError } from "./protocol.ts";
- * try {
- *   parseCommand("HELLO");
- * } catch (error) {
- *   console.assert(error instanceof ProtocolError);
- * }
+ * assert.throws(() => parseCommand("HELLO"), ProtocolError);
  * ```
  */
 export class ProtocolError extends Error {
@@ -101,9 +105,10 @@ export class ProtocolError extends Error {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ServerError } from "./protocol.ts";
  * const error = new ServerError("No game in progress");
- * console.assert(error.message === "No game in progress");
+ * assert.equal(error.message, "No game in progress");
  * ```
  */
 export class ServerError extends Error {
@@ -131,8 +136,9 @@ export class ServerError extends Error {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { excerpt } from "./protocol.ts";
- * console.assert(excerpt("A\r\nB") === '"A\\r\\nB"');
+ * assert.equal(excerpt("A\r\nB"), '"A\\r\\nB"');
  * ```
  */
 export function excerpt(text: string, max = 24): string {
@@ -154,8 +160,9 @@ export function excerpt(text: string, max = 24): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { errorMessage } from "./protocol.ts";
- * console.assert(errorMessage(new Error("Boom")) === "Boom");
+ * assert.equal(errorMessage(new Error("Boom")), "Boom");
  * ```
  */
 export function errorMessage(error: unknown): string {
@@ -175,8 +182,9 @@ const INTEGER = /^-?[0-9]+$/;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseInteger } from "./protocol.ts";
- * console.assert(parseInteger("-12", "Bound") === -12);
+ * assert.equal(parseInteger("-12", "Bound"), -12);
  * ```
  */
 export function parseInteger(text: string, what: string): number {
@@ -214,9 +222,10 @@ function expectArguments(parts: string[], usage: string): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseCommand } from "./protocol.ts";
  * const command = parseCommand("PARAMS 1 5");
- * console.assert(command.type === "params" && command.upper === 5);
+ * assert.deepEqual(command, { type: "params", lower: 1, upper: 5 });
  * ```
  */
 export function parseCommand(line: string): Command {
@@ -261,8 +270,10 @@ const NUMBER: Command = Object.freeze({ type: "number" });
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isDecision } from "./protocol.ts";
- * console.assert(isDecision("Colder") && !isDecision("colder"));
+ * assert.ok(isDecision("Colder"));
+ * assert.ok(!isDecision("colder"));
  * ```
  */
 export function isDecision(text: string): text is Decision {
@@ -278,8 +289,9 @@ export function isDecision(text: string): text is Decision {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatCommand } from "./protocol.ts";
- * console.assert(formatCommand({ type: "params", lower: 0, upper: -1 }) === "PARAMS 0 -1\n");
+ * assert.equal(formatCommand({ type: "params", lower: 0, upper: -1 }), "PARAMS 0 -1\n");
  * ```
  */
 export function formatCommand(command: Command): string {
@@ -318,9 +330,10 @@ function checkSafe(value: number, what: string): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseReply } from "./protocol.ts";
  * const reply = parseReply("ERROR No game in progress");
- * console.assert(reply.type === "error");
+ * assert.equal(reply.type, "error");
  * ```
  */
 export function parseReply(line: string): Reply {
@@ -337,8 +350,9 @@ export function parseReply(line: string): Reply {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatReply } from "./protocol.ts";
- * console.assert(formatReply({ type: "number", value: 4 }) === "4\n");
+ * assert.equal(formatReply({ type: "number", value: 4 }), "4\n");
  * ```
  */
 export function formatReply(reply: Reply): string {
@@ -368,6 +382,7 @@ export function formatReply(reply: Reply): string {
  *
  * @example The seed's demo: secret 3, guesses 4, 1, 5, 3
  * ```ts
+ * import assert from "node:assert/strict";
  * import { judge } from "./protocol.ts";
  * let previous: bigint | undefined;
  * const decisions = [4, 1, 5, 3].map((guess) => {
@@ -375,7 +390,7 @@ export function formatReply(reply: Reply): string {
  *   previous = verdict.distance;
  *   return verdict.decision;
  * });
- * console.assert(decisions.join() === "Unsure,Colder,Unsure,Correct");
+ * assert.equal(decisions.join(), "Unsure,Colder,Unsure,Correct");
  * ```
  */
 export function judge(
@@ -449,11 +464,12 @@ interface Game {
  *
  * @example The seed's first game
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Session } from "./protocol.ts";
  * const session = new Session();
  * session.handle({ type: "params", lower: 1, upper: 5 });
  * const reply = session.handle({ type: "number" });
- * console.assert(reply?.type === "number" && reply.value >= 1 && reply.value <= 5);
+ * assert.ok(reply?.type === "number" && reply.value >= 1 && reply.value <= 5);
  * ```
  */
 export class Session {
@@ -574,11 +590,12 @@ export interface ServerConnectionOptions extends SessionOptions {
  *
  * @example Two pipelined commands in one chunk
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ServerConnection } from "./protocol.ts";
  * const connection = new ServerConnection();
  * const out = connection.receive(new TextEncoder().encode("NUMBER\nFOO\n"));
- * console.assert(out.startsWith("ERROR No game in progress"));
- * console.assert(out.split("\n").length === 3);
+ * assert.ok(out.startsWith("ERROR No game in progress"));
+ * assert.equal(out.split("\n").length, 3);
  * ```
  */
 export class ServerConnection {

@@ -23,11 +23,12 @@ const ROUNDS = 6;
  *
  * @example Five guesses over 1..5 are 1..5 in some order
  * ```ts
+ * import assert from "node:assert/strict";
  * import { RandomStrategy } from "./random.ts";
  * import { Rng } from "./strategy.ts";
  * const strategy = new RandomStrategy(1, 5, new Rng(3));
  * const guesses = [1, 2, 3, 4, 5].map(() => strategy.next());
- * console.assert(guesses.toSorted().join() === "1,2,3,4,5");
+ * assert.equal(guesses.toSorted().join(), "1,2,3,4,5");
  * ```
  */
 export class RandomStrategy implements Strategy {
@@ -95,8 +96,9 @@ export class RandomStrategy implements Strategy {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { SHUFFLE_LIMIT } from "./random.ts";
- * console.assert(SHUFFLE_LIMIT === 256);
+ * assert.equal(SHUFFLE_LIMIT, 256);
  * ```
  */
 export const SHUFFLE_LIMIT = 256;
@@ -110,11 +112,12 @@ export const SHUFFLE_LIMIT = 256;
  *
  * @example Six guesses over 10..15 are 10..15 in some order
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ShuffleStrategy } from "./random.ts";
  * import { Rng } from "./strategy.ts";
  * const strategy = new ShuffleStrategy(10, 15, new Rng(3));
  * const guesses = [0, 1, 2, 3, 4, 5].map(() => strategy.next());
- * console.assert(guesses.toSorted().join() === "10,11,12,13,14,15");
+ * assert.equal(guesses.toSorted().join(), "10,11,12,13,14,15");
  * ```
  */
 export class ShuffleStrategy implements Strategy {

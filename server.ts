@@ -28,8 +28,9 @@ import { ServerMetrics, type TransportName } from "./metrics.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { SERVER_DEFAULTS } from "./server.ts";
- * console.assert(SERVER_DEFAULTS.port === 4321);
+ * assert.equal(SERVER_DEFAULTS.port, 4321);
  * ```
  */
 export const SERVER_DEFAULTS: Readonly<{
@@ -903,11 +904,12 @@ function withoutUndefined<T extends object>(object: T): Partial<T> {
  *
  * @example One exchange in memory
  * ```ts
+ * import assert from "node:assert/strict";
  * import { serveStreams } from "./server.ts";
  * const input = ReadableStream.from([new TextEncoder().encode("PARAMS 7 7\nNUMBER\n")]);
  * const chunks: Uint8Array[] = [];
  * await serveStreams(input, new WritableStream({ write: (chunk) => void chunks.push(chunk) }));
- * console.assert(new TextDecoder().decode(chunks[0]) === "7\n");
+ * assert.equal(new TextDecoder().decode(chunks[0]), "7\n");
  * ```
  */
 export async function serveStreams(

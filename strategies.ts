@@ -15,8 +15,9 @@ import type { Rng, Strategy } from "./strategy.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { STRATEGIES } from "./strategies.ts";
- * console.assert(STRATEGIES.includes("random"));
+ * assert.ok(STRATEGIES.includes("random"));
  * ```
  */
 export const STRATEGIES = ["random", "bisect"] as const;
@@ -26,8 +27,10 @@ export const STRATEGIES = ["random", "bisect"] as const;
  *
  * @example
  * ```ts
- * import type { StrategyName } from "./strategies.ts";
+ * import assert from "node:assert/strict";
+ * import { STRATEGIES, type StrategyName } from "./strategies.ts";
  * const name: StrategyName = "random";
+ * assert.ok(STRATEGIES.includes(name));
  * ```
  */
 export type StrategyName = typeof STRATEGIES[number];
@@ -43,10 +46,11 @@ export type StrategyName = typeof STRATEGIES[number];
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createStrategy } from "./strategies.ts";
  * import { Rng } from "./strategy.ts";
  * const strategy = createStrategy("random", 10, 15, new Rng(7));
- * console.assert(strategy.next() >= 10);
+ * assert.ok(strategy.next() >= 10);
  * ```
  */
 export function createStrategy(

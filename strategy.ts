@@ -15,9 +15,10 @@ import type { Decision } from "./protocol.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Rng } from "./strategy.ts";
  * const a = new Rng(42), b = new Rng(42);
- * console.assert(a.nextUint32() === b.nextUint32());
+ * assert.equal(a.nextUint32(), b.nextUint32());
  * ```
  */
 export class Rng {
@@ -88,9 +89,10 @@ export function mix32(x: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { StrategyError } from "./strategy.ts";
  * const error = new StrategyError("Range exhausted");
- * console.assert(error.name === "StrategyError");
+ * assert.equal(error.name, "StrategyError");
  * ```
  */
 export class StrategyError extends Error {

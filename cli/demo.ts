@@ -14,8 +14,10 @@ import { serveStreams, type SessionServeOptions } from "../server.ts";
  *
  * @example
  * ```ts
- * import type { GameSpec } from "./demo.ts";
+ * import assert from "node:assert/strict";
+ * import { DEMO_GAMES, type GameSpec } from "./demo.ts";
  * const spec: GameSpec = { lower: 1, upper: 5, secret: 3 };
+ * assert.deepEqual(DEMO_GAMES[0], spec);
  * ```
  */
 export interface GameSpec {
@@ -32,8 +34,9 @@ export interface GameSpec {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DEMO_GAMES } from "./demo.ts";
- * console.assert(DEMO_GAMES.length === 2);
+ * assert.equal(DEMO_GAMES.length, 2);
  * ```
  */
 export const DEMO_GAMES: readonly GameSpec[] = Object.freeze([
@@ -46,9 +49,10 @@ export const DEMO_GAMES: readonly GameSpec[] = Object.freeze([
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { openInProcess } from "./demo.ts";
  * await using table = openInProcess({ seed: 1 });
- * console.assert(!table.client.closed);
+ * assert.ok(!table.client.closed);
  * ```
  */
 export interface Table extends AsyncDisposable {
@@ -71,10 +75,11 @@ export interface Table extends AsyncDisposable {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { openInProcess } from "./demo.ts";
  * await using table = openInProcess({ seed: 1 });
  * await using game = await table.client.session(1, 1, 1);
- * console.assert(await game.requestNumber() === 1);
+ * assert.equal(await game.requestNumber(), 1);
  * ```
  */
 export function openInProcess(options: SessionServeOptions = {}): Table {
@@ -144,10 +149,11 @@ export async function openRemote(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DEMO_GAMES, openInProcess, playDemo } from "./demo.ts";
  * await using table = openInProcess({ seed: 1 });
  * const results = await playDemo(table, DEMO_GAMES, 5, () => {});
- * console.assert(results.length > 0);
+ * assert.ok(results.length > 0);
  * ```
  */
 export async function playDemo(

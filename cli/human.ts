@@ -19,8 +19,10 @@ import { type Decision, errorMessage, excerpt, ProtocolError, ServerError } from
  *
  * @example
  * ```ts
- * import type { Answer } from "./human.ts";
+ * import assert from "node:assert/strict";
+ * import { type Answer, parseAnswer } from "./human.ts";
  * const answer: Answer = { type: "decision", decision: "Warmer" };
+ * assert.deepEqual(parseAnswer("w"), answer);
  * ```
  */
 export type Answer =
@@ -51,9 +53,10 @@ const WORDS: Readonly<Record<string, Decision>> = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseAnswer } from "./human.ts";
  * const answer = parseAnswer(" Warmer ");
- * console.assert(answer.type === "decision" && answer.decision === "Warmer");
+ * assert.deepEqual(answer, { type: "decision", decision: "Warmer" });
  * ```
  */
 export function parseAnswer(line: string): Answer {
@@ -69,8 +72,9 @@ export function parseAnswer(line: string): Answer {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { HUMAN_HELP } from "./human.ts";
- * console.assert(HUMAN_HELP.includes("warmer"));
+ * assert.ok(HUMAN_HELP.includes("warmer"));
  * ```
  */
 export const HUMAN_HELP: string = `Tell me how my guess compares with my previous one:
@@ -145,6 +149,7 @@ const PROMPT = "Warmer, colder, unsure or yes? [w/c/u/y, ? for help] ";
  *
  * @example A person who thinks of 50, over 1..100
  * ```ts
+ * import assert from "node:assert/strict";
  * import { playHuman } from "./human.ts";
  * import { openInProcess } from "./demo.ts";
  * await using table = openInProcess({ strategy: "bisect" });
@@ -155,8 +160,9 @@ const PROMPT = "Warmer, colder, unsure or yes? [w/c/u/y, ? for help] ";
  *   input: ReadableStream.from([new TextEncoder().encode("u\ny\n")]),
  *   print: (line) => lines.push(line),
  * });
- * console.assert(result.type === "won" && result.secret === 50);
- * console.assert(lines.includes("My guess: 50"));
+ * assert.equal(result.type, "won");
+ * assert.equal(result.secret, 50);
+ * assert.ok(lines.includes("My guess: 50"));
  * ```
  */
 export async function playHuman(table: Table, options: HumanOptions): Promise<HumanResult> {

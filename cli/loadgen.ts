@@ -94,9 +94,10 @@ export interface LoadOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { type LoadProgress, progressLine } from "./loadgen.ts";
  * const progress: LoadProgress = { seconds: 2, roundTrips: 200, rate: 100, errors: 0, open: 5 };
- * console.assert(progressLine(progress).includes("100 rt/s"));
+ * assert.ok(progressLine(progress).includes("100 rt/s"));
  * ```
  */
 export interface LoadProgress {
@@ -138,6 +139,7 @@ export interface Latency {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatResult, type LoadResult } from "./loadgen.ts";
  * const result: LoadResult = {
  *   mode: "game", depth: 1, range: 100, target: "127.0.0.1:4321", connections: 1,
@@ -146,7 +148,7 @@ export interface Latency {
  *   latency: { p50: 0.2, p90: 0.3, p99: 0.9, max: 4 }, cpuSeconds: 0.5,
  *   fairness: { min: 50, p10: 50, median: 50, max: 50, jain: 1, waitedOver1s: 0, neverAnswered: 0 },
  * };
- * console.assert(formatResult(result).includes("50/s"));
+ * assert.ok(formatResult(result).includes("50/s"));
  * ```
  */
 export interface LoadResult {
@@ -750,9 +752,10 @@ export function formatResult(result: LoadResult): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { progressLine } from "./loadgen.ts";
  * const line = progressLine({ seconds: 1, roundTrips: 5, rate: 5, errors: 0, open: 1 });
- * console.assert(line.startsWith("1.0 s"));
+ * assert.ok(line.startsWith("1.0 s"));
  * ```
  */
 export function progressLine(progress: LoadProgress): string {

@@ -20,10 +20,11 @@ import { Rng } from "../strategy.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { randomInteger } from "./stats.ts";
  * import { Rng } from "../strategy.ts";
  * const value = randomInteger(new Rng(1), -5, 5);
- * console.assert(value >= -5 && value <= 5);
+ * assert.ok(value >= -5 && value <= 5);
  * ```
  */
 export function randomInteger(rng: Rng, lower: number, upper: number): number {
@@ -66,8 +67,10 @@ export interface GamesOptions {
  *
  * @example
  * ```ts
- * import type { Tally } from "./stats.ts";
+ * import assert from "node:assert/strict";
+ * import { summarize, type Tally } from "./stats.ts";
  * const tally: Tally = { guesses: [1, 4, 3], unsolved: 0 };
+ * assert.equal(summarize(tally).worst, 4);
  * ```
  */
 export interface Tally {
@@ -87,11 +90,12 @@ export interface Tally {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { openInProcess } from "./demo.ts";
  * import { playGames } from "./stats.ts";
  * await using table = openInProcess({ strategy: "bisect" });
  * const tally = await playGames(table, { lower: 1, upper: 100, games: 3, count: 100, seed: 1 });
- * console.assert(tally.guesses.length === 3);
+ * assert.equal(tally.guesses.length, 3);
  * ```
  */
 export async function playGames(table: Table, options: GamesOptions): Promise<Tally> {
@@ -118,9 +122,11 @@ export async function playGames(table: Table, options: GamesOptions): Promise<Ta
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { summarize } from "./stats.ts";
  * const summary = summarize({ guesses: [1, 4, 3], unsolved: 0 });
- * console.assert(summary.median === 3 && summary.worst === 4);
+ * assert.equal(summary.median, 3);
+ * assert.equal(summary.worst, 4);
  * ```
  */
 export interface Summary {
@@ -148,9 +154,11 @@ export interface Summary {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { summarize } from "./stats.ts";
  * const summary = summarize({ guesses: [2, 2, 5], unsolved: 1 });
- * console.assert(summary.games === 4 && summary.mean === 3);
+ * assert.equal(summary.games, 4);
+ * assert.equal(summary.mean, 3);
  * ```
  */
 export function summarize(tally: Tally): Summary {
@@ -202,9 +210,10 @@ const BAR_WIDTH = 40;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatSummary, summarize } from "./stats.ts";
  * const lines = formatSummary(summarize({ guesses: [1, 2, 2], unsolved: 0 }), "3 games", 10);
- * console.assert(lines[1] === "mean 1.67, median 2, worst 2, best 1");
+ * assert.equal(lines[1], "mean 1.67, median 2, worst 2, best 1");
  * ```
  */
 export function formatSummary(summary: Summary, heading: string, count: number): string[] {
@@ -277,10 +286,12 @@ export interface RunInfo {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { summarize, summaryJson } from "./stats.ts";
  * const info = { strategy: "bisect", lower: 1, upper: 5, seed: 1, count: 10 };
  * const json = JSON.parse(summaryJson(summarize({ guesses: [2], unsolved: 0 }), info));
- * console.assert(json.median === 2 && json.histogram[0].games === 1);
+ * assert.equal(json.median, 2);
+ * assert.equal(json.histogram[0].games, 1);
  * ```
  */
 export function summaryJson(summary: Summary, info: RunInfo): string {

@@ -27,8 +27,9 @@ const decoder = new TextDecoder();
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encode } from "./helpers.ts";
- * console.assert(encode("A").length === 1);
+ * assert.equal(encode("A").length, 1);
  * ```
  */
 export function encode(text: string): Uint8Array<ArrayBuffer> {
@@ -40,8 +41,9 @@ export function encode(text: string): Uint8Array<ArrayBuffer> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decode } from "./helpers.ts";
- * console.assert(decode(new Uint8Array([0x41])) === "A");
+ * assert.equal(decode(new Uint8Array([0x41])), "A");
  * ```
  */
 export function decode(bytes: Uint8Array): string {
@@ -54,9 +56,10 @@ export function decode(bytes: Uint8Array): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { withTimeout } from "./helpers.ts";
  * const value = await withTimeout(Promise.resolve(1), 100, "a resolved promise");
- * console.assert(value === 1);
+ * assert.equal(value, 1);
  * ```
  */
 export async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -196,8 +199,9 @@ export async function readStreamUntil(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { freePort } from "./helpers.ts";
- * console.assert(freePort() > 0);
+ * assert.ok(freePort() > 0);
  * ```
  */
 export function freePort(): number {
