@@ -23,7 +23,7 @@ import {
 } from "../protocol.ts";
 import { RandomStrategy, SHUFFLE_LIMIT, ShuffleStrategy } from "../random.ts";
 import { createStrategy } from "../strategies.ts";
-import { Rng, type Strategy, StrategyError } from "../strategy.ts";
+import { Rng, type Strategy } from "../strategy.ts";
 
 const SEED = 20261125;
 const MIN = BigInt(Number.MIN_SAFE_INTEGER);
@@ -421,8 +421,12 @@ function assertPermutation(strategy: Strategy, lower: number, size: number): voi
     assert.equal(seen[index], 0, `${value} drawn twice`);
     seen[index] = 1;
   }
-  assert.throws(() => strategy.next(), StrategyError);
-  assert.throws(() => strategy.next(), StrategyError);
+  const exhausted = {
+    name: "StrategyError",
+    message: `Range exhausted: every value in [${lower}, ${lower + size - 1}] was guessed`,
+  };
+  assert.throws(() => strategy.next(), exhausted);
+  assert.throws(() => strategy.next(), exhausted);
 }
 
 /** A lower bound such that [lower, lower + size - 1] is inside the safe range. */

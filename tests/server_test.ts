@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type GameEvent, ServerConnection } from "../protocol.ts";
+import { type GameEvent, judge, ServerConnection } from "../protocol.ts";
 import { serve, serveStreams } from "../server.ts";
 import { Rng } from "../strategy.ts";
 import {
@@ -45,7 +45,7 @@ Deno.test("serve() plays the seed's demo with exact bytes", async () => {
   const model = firstConnectionModel(7);
   let transcript = "";
   for (const [lower, upper, secret] of [[1, 5, 3], [10, 15, 12]]) {
-    let previous: number | undefined;
+    let previous: bigint | undefined;
     const start = `PARAMS ${lower} ${upper}\n`;
     assert.equal(model.receive(encode(start)), "");
     await writeText(conn, start);
@@ -56,14 +56,7 @@ Deno.test("serve() plays the seed's demo with exact bytes", async () => {
       assert.equal(reply, expected);
       const guess = Number(reply);
       assert.ok(guess >= lower && guess <= upper, `${guess} in [${lower}, ${upper}]`);
-      const distance = Math.abs(guess - secret);
-      const decision = distance === 0
-        ? "Correct"
-        : previous === undefined || distance === previous
-        ? "Unsure"
-        : distance < previous
-        ? "Warmer"
-        : "Colder";
+      const { decision, distance } = judge(secret, guess, previous);
       previous = distance;
       const report = `REPORT ${decision}\n`;
       model.receive(encode(report));
@@ -177,12 +170,20 @@ Deno.test("serve() accepts \\r\\n line ends", async () => {
   assert.equal(await exchange(conn, "REPORT Correct\r\nNUMBER\r\n", 2), "2\n");
 });
 
-Deno.test("serve() answers a line over the limit with ERROR, then closes", async () => {
+Deno.test("serve() answers the lines before one over the limit, then ERROR, then closes, ignoring the rest", async () => {
   await using server = serve({ port: 0 });
-  for (const tail of ["", "\n"]) {
+  // Without a newline, with one, with a command after it (never answered), and far
+  // over the limit in one write (the server must not wait for a newline).
+  for (
+    const [size, tail] of [[1025, ""], [1025, "\n"], [1025, "\nNUMBER\n"], [20_000, ""]] as const
+  ) {
     using conn = await dial(server.addr.port);
-    await writeText(conn, "PARAMS 1 1\nNUMBER\n" + "x".repeat(1025) + tail);
-    assert.equal(await readToEnd(conn), "1\n" + TOO_LONG, `tail ${JSON.stringify(tail)}`);
+    await writeText(conn, "PARAMS 1 1\nNUMBER\n" + "x".repeat(size) + tail);
+    assert.equal(
+      await readToEnd(conn),
+      "1\n" + TOO_LONG,
+      `${size} bytes, tail ${JSON.stringify(tail)}`,
+    );
   }
 });
 
