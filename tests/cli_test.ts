@@ -1,14 +1,18 @@
 /**
- * The CLI as real subprocesses: `deno run [flags] main.ts ...`.
+ * The CLI: in-process through `main(args, io)` for output and usage errors,
+ * and as real subprocesses (`deno run [flags] main.ts ...`) once per command
+ * and wherever the process itself is the point (permissions, signals).
  */
 
 import assert from "node:assert/strict";
 import denoJson from "../deno.json" with { type: "json" };
+import { main } from "../main.ts";
 import { type GameEvent, judge, Session } from "../protocol.ts";
 import { serve } from "../server.ts";
 import { Rng } from "../strategy.ts";
 import {
-  freePort,
+  closedPort,
+  playSeedDemo,
   readStreamUntil,
   readToEnd,
   runCli,
@@ -43,22 +47,17 @@ function seedOutput(
 /** The guesses an in-process server seeded with `seed` makes for these games. */
 function modelGuesses(seed: number, games: [number, number, number][], count: number) {
   const session = new Session({ rng: new Rng(seed) });
-  return games.map(([lower, upper, secret]) => {
-    session.handle({ type: "params", lower, upper });
-    const guesses: number[] = [];
-    let previous: bigint | undefined;
-    for (let i = 0; i < count; i++) {
-      const reply = session.handle({ type: "number" });
-      assert.ok(reply?.type === "number");
-      const verdict = judge(secret, reply.value, previous);
-      previous = verdict.distance;
-      session.handle({ type: "report", decision: verdict.decision });
-      guesses.push(reply.value);
-      if (verdict.decision === "Correct") break;
-    }
-    session.handle({ type: "params", lower: 0, upper: -1 });
-    return guesses;
+  return games.map((game) => playSeedDemo(session, [game], count).map(([guess]) => guess));
+}
+
+/** Runs `main(args)` in this process; its output as a subprocess would print it. */
+async function runMain(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = "", stderr = "";
+  const code = await main(args, {
+    out: (line) => void (stdout += line + "\n"),
+    err: (line) => void (stderr += line + "\n"),
   });
+  return { code, stdout, stderr };
 }
 
 const DEMO: [number, number, number][] = [[1, 5, 3], [10, 15, 12]];
@@ -86,8 +85,8 @@ Deno.test("play --seed 1 needs no permission flags and prints the seed's format"
 
 Deno.test("play with the same seed prints the same output twice", async () => {
   const [a, b] = await Promise.all([
-    runCli(["play", "--seed", "12345"]),
-    runCli(["play", "--seed", "12345"]),
+    runMain(["play", "--seed", "12345"]),
+    runMain(["play", "--seed", "12345"]),
   ]);
   assert.equal(a.code, 0);
   assert.equal(a.stdout, b.stdout);
@@ -97,7 +96,7 @@ Deno.test("play with the same seed prints the same output twice", async () => {
 
 Deno.test("play --game repeated and --count set the games and the guesses per game", async () => {
   const games: [number, number, number][] = [[1, 3, 2], [5, 5, 5], [-10, 10, -10]];
-  const { code, stdout, stderr } = await runCli([
+  const { code, stdout, stderr } = await runMain([
     "play",
     "--seed",
     "3",
@@ -118,8 +117,8 @@ Deno.test("play --game repeated and --count set the games and the guesses per ga
 });
 
 Deno.test("play takes negative numbers as option values, with or without =", async () => {
-  const spaced = await runCli(["play", "--seed", "-7", "--game", "-3,5,-1", "--count", "9"]);
-  const joined = await runCli(["play", "--seed=-7", "--game=-3,5,-1", "--count=9"]);
+  const spaced = await runMain(["play", "--seed", "-7", "--game", "-3,5,-1", "--count", "9"]);
+  const joined = await runMain(["play", "--seed=-7", "--game=-3,5,-1", "--count=9"]);
   assert.equal(spaced.stderr, "");
   assert.equal(spaced.code, 0);
   assert.match(spaced.stdout, /Guess a number between -3 and 5! Shhhhh, it's -1\./);
@@ -128,20 +127,30 @@ Deno.test("play takes negative numbers as option values, with or without =", asy
 });
 
 Deno.test("play --count 1 asks one number per game", async () => {
-  const { code, stdout } = await runCli(["play", "--count", "1"]);
+  const { code, stdout } = await runMain(["play", "--count", "1"]);
   assert.equal(code, 0);
   assert.equal(stdout.split("\n").filter((line) => line.startsWith("Client: ")).length, 2);
 });
 
 Deno.test("play --connect plays a remote server", async () => {
   const events: GameEvent[] = [];
-  await using server = serve({ port: 0, onEvent: (event) => events.push(event) });
-  const { code, stdout, stderr } = await runCli(
-    ["play", "--connect", `127.0.0.1:${server.addr.port}`],
-    { flags: NET },
-  );
+  const bothEnded = Promise.withResolvers<void>();
+  await using server = serve({
+    port: 0,
+    onEvent: (event) => {
+      events.push(event);
+      if (events.filter((e) => e.type === "end").length === 2) bothEnded.resolve();
+    },
+  });
+  const { code, stdout, stderr } = await runMain([
+    "play",
+    "--connect",
+    `127.0.0.1:${server.addr.port}`,
+  ]);
   assert.equal(stderr, "");
   assert.equal(code, 0);
+  // The client may return before the server has read its last lines.
+  await withTimeout(bothEnded.promise, 5_000, "the server seeing both games end");
   // The guesses the server made, as it saw them judged.
   const reports = events.filter((event) => event.type === "report");
   const starts = events.filter((event) => event.type === "start");
@@ -162,10 +171,8 @@ Deno.test("play --connect plays a remote server", async () => {
 });
 
 Deno.test("play --connect to a closed port exits 1 with one clear line", async () => {
-  const port = freePort();
-  const { code, stdout, stderr } = await runCli(["play", "--connect", `127.0.0.1:${port}`], {
-    flags: NET,
-  });
+  const port = closedPort();
+  const { code, stdout, stderr } = await runMain(["play", "--connect", `127.0.0.1:${port}`]);
   assert.equal(code, 1);
   assert.equal(stdout, "");
   assert.equal(
@@ -215,12 +222,12 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
 
 Deno.test("--help, and --help of serve, play and bench, exit 0 with usage on stdout", async () => {
   const runs = await Promise.all([
-    runCli(["--help"]),
-    runCli(["-h"]),
-    runCli(["serve", "--help"]),
-    runCli(["play", "--help"]),
-    runCli(["play", "-h"]),
-    runCli(["bench", "--help"]),
+    runMain(["--help"]),
+    runMain(["-h"]),
+    runMain(["serve", "--help"]),
+    runMain(["play", "--help"]),
+    runMain(["play", "-h"]),
+    runMain(["bench", "--help"]),
   ]);
   for (const { code, stdout, stderr } of runs) {
     assert.equal(code, 0);
@@ -233,7 +240,7 @@ Deno.test("--help, and --help of serve, play and bench, exit 0 with usage on std
 });
 
 Deno.test("--version prints the version from deno.json", async () => {
-  const { code, stdout, stderr } = await runCli(["--version"]);
+  const { code, stdout, stderr } = await runMain(["--version"]);
   assert.equal(code, 0);
   assert.equal(stderr, "");
   assert.equal(stdout, `guess ${denoJson.version}\n`);
@@ -261,9 +268,8 @@ const USAGE_ERRORS: [string[], RegExp][] = [
 ];
 
 Deno.test("usage errors exit 2 with the problem and a hint on stderr", async () => {
-  // One at a time: the machine has two cores, shared.
   for (const [args, message] of USAGE_ERRORS) {
-    const { code, stdout, stderr } = await runCli(args);
+    const { code, stdout, stderr } = await runMain(args);
     assert.equal(code, 2, `exit code of ${args.join(" ")}: ${stderr}`);
     assert.equal(stdout, "", args.join(" "));
     assert.match(stderr, message, args.join(" "));

@@ -7,7 +7,7 @@ import { serve, serveStreams } from "../server.ts";
 import {
   acceptOne,
   CLOSE,
-  freePort,
+  closedPort,
   playSeedDemo,
   readLines,
   scriptedPeer,
@@ -290,8 +290,7 @@ Deno.test("Client calls reject with ProtocolError once it is closed", async () =
 });
 
 Deno.test("connect() to a closed port rejects with ConnectError naming the address", async () => {
-  // A port that was free a moment ago: port 0 cannot be connected to.
-  const port = freePort();
+  const port = closedPort();
   await assert.rejects(
     withTimeout(connect({ hostname: LOCAL, port, timeout: 2_000 }), 3_000, "connect"),
     (error: unknown) => {

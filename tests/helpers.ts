@@ -166,10 +166,18 @@ export async function writeText(
   while (offset < bytes.length) offset += await conn.write(bytes.subarray(offset));
 }
 
+/** A read that outlived its call's deadline, per reader: the next call takes it over. */
+const pendingReads = new WeakMap<
+  ReadableStreamDefaultReader<Uint8Array>,
+  Promise<ReadableStreamReadResult<Uint8Array>>
+>();
+
 /**
  * Reads a byte stream (e.g. a child's stderr) through `reader` until `done`
  * is true for the text so far, the stream ends, or the deadline passes (then
- * it throws). Returns the text read; the reader stays usable.
+ * it throws). Returns the text read; the reader stays usable: a read still
+ * pending at a timeout is kept, and the next call on the same reader awaits
+ * it first, so no chunk is lost.
  *
  * @example
  * ```ts ignore
@@ -186,7 +194,10 @@ export async function readStreamUntil(
   while (!done(text)) {
     const left = deadline - Date.now();
     const what = `reading a stream, got so far ${JSON.stringify(text)}`;
-    const { value, done: ended } = await withTimeout(reader.read(), Math.max(1, left), what);
+    const read = pendingReads.get(reader) ?? reader.read();
+    pendingReads.set(reader, read);
+    const { value, done: ended } = await withTimeout(read, Math.max(1, left), what);
+    pendingReads.delete(reader);
     if (ended) break;
     text += decode(value);
   }
@@ -194,17 +205,21 @@ export async function readStreamUntil(
 }
 
 /**
- * A port that was free a moment ago: listen on port 0, read the port, close.
- * Only for peers that cannot listen on port 0 and report it (the Python seed).
+ * A loopback port nobody listens on, for tests of a refused connect: it binds
+ * port 0, reads the port the system chose, and closes it. This is the one place
+ * a test picks a port in advance, and only because it needs one that is closed;
+ * every server in the tests listens on port 0 and reports its address. (Another
+ * process could take the port in between; a refused connect is what is likely.)
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { freePort } from "./helpers.ts";
- * assert.ok(freePort() > 0);
+ * import { closedPort } from "./helpers.ts";
+ * const port = closedPort();
+ * await assert.rejects(Deno.connect({ hostname: "127.0.0.1", port }), Deno.errors.ConnectionRefused);
  * ```
  */
-export function freePort(): number {
+export function closedPort(): number {
   using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   return listener.addr.port;
 }
