@@ -6,7 +6,6 @@
 
 import assert from "node:assert/strict";
 import denoJson from "../deno.json" with { type: "json" };
-import { main } from "../main.ts";
 import { type GameEvent, judge, Session } from "../protocol.ts";
 import { serve } from "../server.ts";
 import { Rng } from "../strategy.ts";
@@ -16,6 +15,7 @@ import {
   readStreamUntil,
   readToEnd,
   runCli,
+  runMain,
   spawnCli,
   withTimeout,
   writeText,
@@ -48,16 +48,6 @@ function seedOutput(
 function modelGuesses(seed: number, games: [number, number, number][], count: number) {
   const session = new Session({ rng: new Rng(seed) });
   return games.map((game) => playSeedDemo(session, [game], count).map(([guess]) => guess));
-}
-
-/** Runs `main(args)` in this process; its output as a subprocess would print it. */
-async function runMain(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = "", stderr = "";
-  const code = await main(args, {
-    out: (line) => void (stdout += line + "\n"),
-    err: (line) => void (stderr += line + "\n"),
-  });
-  return { code, stdout, stderr };
 }
 
 const DEMO: [number, number, number][] = [[1, 5, 3], [10, 15, 12]];

@@ -9,6 +9,7 @@
 
 import assert from "node:assert/strict";
 import { type Decision, judge, type Session } from "../protocol.ts";
+import { main } from "../main.ts";
 
 /** The CLI entry point, as a path for `deno run`. */
 export const MAIN_PATH: string = new URL("../main.ts", import.meta.url).pathname;
@@ -392,4 +393,30 @@ export function playSeedDemo(
     assert.equal(session.handle({ type: "params", lower: 0, upper: -1 }), undefined);
   }
   return results;
+}
+
+/**
+ * Runs `main(args)` in this process with its output captured, as a subprocess
+ * would print it (each line then `\n`): for usage errors and output that need
+ * no process of their own.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { runMain } from "./helpers.ts";
+ * const { code, stdout, stderr } = await runMain(["--version"]);
+ * assert.equal(code, 0);
+ * assert.match(stdout, /^guess \d+\.\d+\.\d+\n$/);
+ * assert.equal(stderr, "");
+ * ```
+ */
+export async function runMain(
+  args: string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = "", stderr = "";
+  const code = await main(args, {
+    out: (line) => void (stdout += line + "\n"),
+    err: (line) => void (stderr += line + "\n"),
+  });
+  return { code, stdout, stderr };
 }

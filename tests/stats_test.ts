@@ -14,7 +14,7 @@ import {
   summaryJson,
 } from "../cli/stats.ts";
 import { Rng } from "../strategy.ts";
-import { runCli } from "./helpers.ts";
+import { runMain } from "./helpers.ts";
 
 Deno.test("summarize() gives mean, median, best, worst and the exact histogram of solved games", () => {
   assert.deepEqual(summarize({ guesses: [3, 1, 4, 1, 5], unsolved: 0 }), {
@@ -130,7 +130,7 @@ Deno.test("playGames() counts a game that hits the guess limit as unsolved", asy
 });
 
 Deno.test("play --games prints the statistics of the seeded games, the same as playGames()", async () => {
-  const { code, stdout, stderr } = await runCli([
+  const { code, stdout, stderr } = await runMain([
     "play",
     "--games",
     "300",
@@ -155,7 +155,7 @@ Deno.test("play --games prints the statistics of the seeded games, the same as p
 });
 
 Deno.test("play --games --json prints one JSON line; --range and --count apply", async () => {
-  const { code, stdout } = await runCli([
+  const { code, stdout } = await runMain([
     "play",
     "--games=50",
     "--range=-1000,1000",
@@ -196,7 +196,7 @@ Deno.test("play --games, --human, --range and --json misused exit 2 with the rea
       "--strategy and --seed apply to the in-process server, not --connect",
     ],
   ];
-  const results = await Promise.all(cases.map(([args]) => runCli(["play", ...args])));
+  const results = await Promise.all(cases.map(([args]) => runMain(["play", ...args])));
   results.forEach(({ code, stdout, stderr }, i) => {
     assert.equal(code, 2, cases[i][0].join(" "));
     assert.equal(stdout, "");
