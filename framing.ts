@@ -11,8 +11,11 @@
  *
  * @example Pass it as the limit of a splitter
  * ```ts
- * import { LineSplitter, MAX_LINE_BYTES } from "./framing.ts";
+ * import assert from "node:assert/strict";
+ * import { LineSplitter, LineTooLongError, MAX_LINE_BYTES } from "./framing.ts";
  * const splitter = new LineSplitter(MAX_LINE_BYTES);
+ * const line = new TextEncoder().encode("x".repeat(MAX_LINE_BYTES + 1));
+ * assert.throws(() => splitter.push(line, () => {}), LineTooLongError);
  * ```
  */
 export const MAX_LINE_BYTES = 1024;
