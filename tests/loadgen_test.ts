@@ -307,7 +307,9 @@ Deno.test("guess bench runs our server in a worker and prints JSON", async () =>
   assert.equal(result.connections, 2);
   assert.equal(result.range, 10);
   assert.ok(result.roundTrips > 0 && result.games > 0);
-  assert.ok(result.seconds >= 1 && result.seconds < 2, `seconds: ${result.seconds}`);
+  // It ran its whole --duration (a timer, so never less); how much longer the
+  // shared machine took is not the behaviour, and the run's own timeout bounds it.
+  assert.ok(result.seconds >= 1, `seconds: ${result.seconds}`);
 });
 
 Deno.test("guess bench without --allow-read says the worker needs it", async () => {
