@@ -179,7 +179,10 @@ Deno.test("play --games, --human, --range and --json misused exit 2 with the rea
   const cases: [string[], string][] = [
     [["--games", "5", "--human"], "--human and --games exclude each other"],
     [["--games", "5", "--game", "1,5,3"], "--game applies to the seed's demo, not --games"],
-    [["--range", "1,5"], "--range applies to --human and --games"],
+    [["--range", "1,5"], "--range applies to --human, --guess and --games"],
+    [["--guess", "--human"], "--human and --guess exclude each other"],
+    [["--guess", "--connect", "127.0.0.1:1"], "--guess is played in this process, not --connect"],
+    [["--guess", "--strategy", "bisect"], "--strategy does not apply to --guess"],
     [["--json"], "--json applies to --games"],
     [["--human", "--count", "3"], "--count does not apply to --human"],
     [["--games", "0"], '--games needs an integer from 1 to 1000000, got "0"'],
