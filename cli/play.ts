@@ -232,19 +232,41 @@ export async function playCommand(args: string[], io: Io): Promise<number> {
     });
   }
   if (mode === "--games") {
-    const tally = await playGames(table, { lower, upper, games: rounds, count, seed: gamesSeed });
-    const summary = summarize(tally);
     const by = remote ? `the server at ${values.connect}` : options.strategy;
-    if (values.json) {
-      const info = { strategy: remote ? null : options.strategy, lower, upper, seed: gamesSeed };
-      io.out(summaryJson(summary, { ...info, count }));
-    } else {
-      const heading =
-        `${rounds} game${rounds === 1 ? "" : "s"} of ${by} over [${lower}, ${upper}]` +
-        `, seed ${gamesSeed}`;
-      for (const line of formatSummary(summary, heading, count)) io.out(line);
-    }
-    return 0;
+    const heading = `${rounds} game${rounds === 1 ? "" : "s"} of ${by} over [${lower}, ${upper}]` +
+      `, seed ${gamesSeed}`;
+    const tty = io === stdio && Deno.stderr.isTerminal();
+    const every = Math.max(1, Math.floor(rounds / 100));
+    return await withInterrupt(async (signal) => {
+      // The heading (with the seed) first, so a long run says at once what it is doing.
+      if (!values.json) io.out(heading);
+      const tally = await playGames(table, {
+        lower,
+        upper,
+        games: rounds,
+        count,
+        seed: gamesSeed,
+        signal,
+        onProgress: tty
+          ? (played) => {
+            if (played % every === 0) {
+              writeText(Deno.stderr, `\r${played} of ${rounds} games played\x1b[K`);
+            }
+          }
+          : undefined,
+      });
+      if (tty) writeText(Deno.stderr, "\r\x1b[K");
+      const summary = summarize(tally);
+      if (values.json) {
+        const info = { strategy: remote ? null : options.strategy, lower, upper, seed: gamesSeed };
+        io.out(summaryJson(summary, { ...info, count }));
+      } else {
+        for (const line of formatSummary(summary, heading, count).slice(1)) io.out(line);
+      }
+      if (!signal.aborted) return 0;
+      io.err(`Interrupted: ${summary.games} of ${rounds} games played`);
+      return 130;
+    });
   }
   await playDemo(table, games, count, io.out);
   return 0;

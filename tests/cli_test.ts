@@ -7,8 +7,10 @@ import denoJson from "../deno.json" with { type: "json" };
 import { type GameEvent, judge, Session } from "../protocol.ts";
 import { serve } from "../server.ts";
 import { Rng } from "../strategy.ts";
+import { openFileLimit } from "../cli/bench.ts";
 import {
   freePort,
+  MAIN_PATH,
   readStreamUntil,
   readToEnd,
   runCli,
@@ -277,4 +279,40 @@ Deno.test("serve without --allow-net exits 1 with one line", async () => {
   assert.equal(code, 1);
   assert.equal(stdout, "");
   assert.match(stderr, /^guess: [^\n]*net[^\n]*\n$/);
+});
+
+Deno.test("bench without --allow-read exits 1 with one line, not the worker's uncaught error", async () => {
+  const { code, stdout, stderr } = await runCli(["bench", "--duration", "1"], {
+    flags: ["--allow-net"],
+  });
+  assert.equal(code, 1);
+  assert.equal(stdout, "");
+  assert.equal(
+    stderr,
+    "guess: Requires read access to start the server worker: run with --allow-read" +
+      " (deno run --allow-net --allow-read main.ts bench), or give --connect HOST:PORT\n",
+  );
+});
+
+Deno.test("bench checks --connections against the open-file limit before starting and says how to raise it", async () => {
+  // Deno 2.9 reads /proc/self/limits only with --allow-all.
+  const command = `ulimit -n 256 && exec "$0" run -A "$1" bench --connections 200 --duration 1`;
+  const { code, stdout, stderr } = await new Deno.Command("sh", {
+    args: ["-c", command, Deno.execPath(), MAIN_PATH],
+    env: { NO_COLOR: "1" },
+  }).output();
+  assert.equal(new TextDecoder().decode(stdout), "");
+  assert.equal(
+    new TextDecoder().decode(stderr),
+    "guess: --connections 200 needs about 464 open files, over this process's limit of 256:" +
+      " raise it (ulimit -n 464, up to the hard limit in ulimit -Hn) or lower --connections\n",
+  );
+  assert.equal(code, 1);
+});
+
+Deno.test("openFileLimit() reads the soft limit, undefined when unlimited", () => {
+  const text = "Limit  Soft Limit  Hard Limit  Units\nMax open files  1024  4096  files\n";
+  assert.equal(openFileLimit(text), 1024);
+  assert.equal(openFileLimit("Max open files  unlimited  unlimited  files\n"), undefined);
+  assert.equal(openFileLimit("Max processes  10  10  processes\n"), undefined);
 });

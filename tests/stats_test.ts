@@ -14,7 +14,7 @@ import {
   summaryJson,
 } from "../cli/stats.ts";
 import { Rng } from "../strategy.ts";
-import { runCli } from "./helpers.ts";
+import { DEFAULT_TIMEOUT, readStreamUntil, runCli, spawnCli, withTimeout } from "./helpers.ts";
 
 Deno.test("summarize() gives mean, median, best, worst and the exact histogram of solved games", () => {
   assert.deepEqual(summarize({ guesses: [3, 1, 4, 1, 5], unsolved: 0 }), {
@@ -205,4 +205,31 @@ Deno.test("play --games, --human, --range and --json misused exit 2 with the rea
     assert.equal(stdout, "");
     assert.equal(stderr, `guess: ${cases[i][1]}\nTry 'guess play --help'\n`);
   });
+});
+
+Deno.test("play --games prints its heading with the seed first, and on SIGINT the partial result, exit 130", async () => {
+  await using child = spawnCli([
+    "play",
+    "--games",
+    "1000000",
+    "--strategy",
+    "bisect",
+    "--seed",
+    "5",
+  ]);
+  const stderr = new Response(child.stderr).text();
+  const reader = child.stdout.getReader();
+  const heading = "1000000 games of bisect over [1, 100], seed 5\n";
+  const first = await readStreamUntil(reader, (text) => text.includes("\n"));
+  assert.equal(first, heading);
+  child.kill("SIGINT");
+  const rest = await readStreamUntil(reader, () => false);
+  const status = await withTimeout(child.status, DEFAULT_TIMEOUT, "play --games to exit");
+  assert.equal(status.code, 130);
+  const lines = rest.split("\n");
+  assert.match(lines[0], /^mean \d+(\.\d+)?, median \d+(\.5)?, worst [1-9], best 1$/);
+  const played = Number((await stderr).match(/^Interrupted: (\d+) of 1000000 games played\n$/)![1]);
+  assert.ok(played < 1_000_000);
+  const histogram = lines.slice(2, -1).map((line) => Number(line.trim().split(/\s+/)[1]));
+  assert.equal(histogram.reduce((sum, n) => sum + n, 0), played);
 });
