@@ -354,7 +354,7 @@ export async function playHuman(table: Table, options: HumanOptions): Promise<Hu
     for (;;) {
       const result = await playOne(client, options, read);
       if (result.type !== "won" || !options.again) return result;
-      print("Play again? (y/n)");
+      if (!options.prompt) print("Play again? (y/n)"); // else the prompt says it
       const line = await read("Play again? (y/n) ");
       const word = line === undefined ? "n" : stripEscapes(line).trim().toLowerCase();
       if (word !== "y" && word !== "yes") return result;
