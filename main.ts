@@ -35,6 +35,7 @@ Usage:
   guess play [options]    Play the seed's demo (in-process server: no permissions needed)
   guess bench [options]   Measure a server under load (needs --allow-net, and --allow-read
                           without --connect)
+  guess help [command]    Show this help, or a command's (same as guess <command> --help)
   guess --help | --version
 
 Run 'guess <command> --help' for a command's options.
@@ -71,14 +72,34 @@ export async function main(args: string[], io: Io = stdio): Promise<number> {
       case "-V":
         io.out(`guess ${VERSION}`);
         return 0;
+      case "help": {
+        // `guess help serve` is `guess serve --help`.
+        const [topic] = rest;
+        if (topic === "serve" || topic === "play" || topic === "bench") {
+          return await main([topic, "--help"], io);
+        }
+        if (topic !== undefined) {
+          throw new UsageError(
+            `Unknown command "${topic}": expected serve, play or bench`,
+            "guess",
+          );
+        }
+        io.out(MAIN_HELP);
+        return 0;
+      }
       case "--help":
       case "-h":
-      case "help":
         io.out(MAIN_HELP);
         return 0;
       case undefined:
         throw new UsageError("Missing command: expected serve, play or bench", "guess");
       default:
+        if (command.startsWith("-")) {
+          throw new UsageError(
+            `Unknown option "${command}": expected a command (serve, play, bench), --help or --version`,
+            "guess",
+          );
+        }
         throw new UsageError(
           `Unknown command "${command}": expected serve, play or bench`,
           "guess",

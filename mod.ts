@@ -14,14 +14,85 @@
  * @module
  */
 
-export * from "./protocol.ts";
-export * from "./framing.ts";
-export * from "./strategy.ts";
-export * from "./strategies.ts";
-export * from "./random.ts";
-export * from "./bisect.ts";
-export * from "./server.ts";
-export * from "./client.ts";
-export * from "./log.ts";
-export * from "./http.ts";
-export * from "./metrics.ts";
+// The public API, by name: what a user of serve/connect/Client/Game and of the sans-I/O
+// protocol needs. Helpers such as excerpt, errorMessage, parseInteger, decodeLine,
+// LineSplitter, mix, SHUFFLE_LIMIT, ShuffleStrategy, describeError, securityHeaders,
+// parseGameQuery, checkOrigin and escapeLabelValue stay internal.
+export {
+  type Command,
+  type Decision,
+  DECISIONS,
+  formatCommand,
+  formatReply,
+  type GameEvent,
+  isDecision,
+  judge,
+  parseCommand,
+  parseReply,
+  ProtocolError,
+  type Reply,
+  ServerConnection,
+  type ServerConnectionOptions,
+  ServerError,
+  Session,
+  type SessionOptions,
+} from "./protocol.ts";
+export { InvalidUtf8Error, LineStream, LineTooLongError, MAX_LINE_BYTES } from "./framing.ts";
+export { Rng, type Strategy, StrategyError } from "./strategy.ts";
+export { createStrategy, isStrategyName, STRATEGIES, type StrategyName } from "./strategies.ts";
+export { RandomStrategy } from "./random.ts";
+export { BisectStrategy } from "./bisect.ts";
+export {
+  type ConnectionEvent,
+  type GuessServer,
+  serve,
+  type ServeOptions,
+  SERVER_DEFAULTS,
+  serveStreams,
+  type SessionServeOptions,
+} from "./server.ts";
+export {
+  checkGuess,
+  Client,
+  type ClientOptions,
+  connect,
+  ConnectError,
+  type ConnectOptions,
+  Game,
+} from "./client.ts";
+export {
+  createLogger,
+  type Fields,
+  type Level,
+  LOG_FORMATS,
+  type LogFormat,
+  type Logger,
+  type LoggerOptions,
+  silentLogger,
+} from "./log.ts";
+export {
+  createHandler,
+  HTTP_DEFAULTS,
+  type HttpHooks,
+  type HttpOptions,
+  type HttpSide,
+  startHttp,
+  type WebSocketGame,
+} from "./http.ts";
+export {
+  type Counter,
+  ERROR_KINDS,
+  type ErrorKind,
+  errorKind,
+  type Family,
+  formatExposition,
+  type Gauge,
+  type Histogram,
+  mergeSnapshots,
+  type MetricType,
+  Registry,
+  type Series,
+  ServerMetrics,
+  type Snapshot,
+  type TransportName,
+} from "./metrics.ts";

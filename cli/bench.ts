@@ -93,7 +93,23 @@ export async function benchCommand(args: string[], io: Io): Promise<number> {
   const remote = values.connect === undefined ? undefined : hostPort(values.connect, "bench");
   // Loaded here, not at the top: the histogram library costs the other commands ~20 MB.
   const { formatResult, progressLine, runLoad } = await import("./loadgen.ts");
+  checkFileLimit(connections, remote === undefined);
+  const worker = new URL("./server_worker.ts", import.meta.url);
+  if (!remote && worker.protocol === "file:") {
+    const read = Deno.permissions.querySync({ name: "read", path: worker });
+    if (read.state !== "granted") {
+      throw new Error(
+        "Requires read access to start the server worker: run with --allow-read" +
+          " (deno run --allow-net --allow-read main.ts bench), or give --connect HOST:PORT",
+      );
+    }
+  }
   const tty = io === stdio && Deno.stderr.isTerminal();
+  // Ctrl-C ends the run early; what was measured until then is printed.
+  const controller = new AbortController();
+  const onInterrupt = () => controller.abort();
+  Deno.addSignalListener("SIGINT", onInterrupt);
+  using _listening = { [Symbol.dispose]: () => Deno.removeSignalListener("SIGINT", onInterrupt) };
   await using server = remote ? undefined : await startServerWorker(connections);
   const result = await runLoad({
     hostname: remote?.hostname,
@@ -107,13 +123,64 @@ export async function benchCommand(args: string[], io: Io): Promise<number> {
       : values.idle
       ? { type: "idle" }
       : { type: "game" },
+    signal: controller.signal,
     onProgress: tty
       ? (progress) => writeText(Deno.stderr, `\r${progressLine(progress)}\x1b[K`)
       : undefined,
   });
   if (tty) writeText(Deno.stderr, "\r\x1b[K");
   io.out(values.json ? JSON.stringify(result) : formatResult(result));
+  if (controller.signal.aborted) {
+    io.err("Interrupted: the result covers the run until Ctrl-C");
+    return 130;
+  }
   return result.errors === 0 ? 0 : 1;
+}
+
+/** File descriptors besides the connections: the runtime, stdio, the listener, the worker. */
+const SPARE_FILES = 64;
+
+/**
+ * The soft limit on open files of this process, from `/proc/self/limits`
+ * (Linux), or `undefined` when it cannot be read (no `--allow-read`, another
+ * system) or is unlimited.
+ *
+ * @param text The file's text, for tests; read from `/proc/self/limits` by default.
+ * @returns The limit.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { openFileLimit } from "./bench.ts";
+ * const text = "Limit  Soft Limit  Hard Limit  Units\nMax open files  1024  4096  files\n";
+ * assert.equal(openFileLimit(text), 1024);
+ * ```
+ */
+export function openFileLimit(text?: string): number | undefined {
+  if (text === undefined) {
+    const path = "/proc/self/limits";
+    if (Deno.permissions.querySync({ name: "read", path }).state !== "granted") return undefined;
+    try {
+      text = Deno.readTextFileSync(path);
+    } catch {
+      return undefined;
+    }
+  }
+  const match = /^Max open files\s+(\d+|unlimited)\s/m.exec(text);
+  return match && match[1] !== "unlimited" ? Number(match[1]) : undefined;
+}
+
+/** Fails before the run when --connections cannot fit under the open-file limit. */
+function checkFileLimit(connections: number, inProcess: boolean): void {
+  const limit = openFileLimit();
+  // In a worker our server holds the other end of each connection, in this same process.
+  const needed = connections * (inProcess ? 2 : 1) + SPARE_FILES;
+  if (limit === undefined || needed <= limit) return;
+  throw new Error(
+    `--connections ${connections} needs about ${needed} open files, over this process's limit` +
+      ` of ${limit}: raise it (ulimit -n ${needed}, up to the hard limit in ulimit -Hn)` +
+      " or lower --connections",
+  );
 }
 
 /** Runs our server in a module worker (its own thread); dispose to stop it. */

@@ -18,8 +18,9 @@ import {
   writeText,
 } from "./args.ts";
 import { DEMO_GAMES, type GameSpec, openInProcess, openRemote, playDemo } from "./demo.ts";
-import { playHuman } from "./human.ts";
-import { formatSummary, playGames, summarize, summaryJson } from "./stats.ts";
+import { playGuess, playHuman } from "./human.ts";
+import { formatSummary, playGames, randomInteger, summarize, summaryJson } from "./stats.ts";
+import { Rng } from "../strategy.ts";
 import { STRATEGIES } from "../strategies.ts";
 
 /**
@@ -45,15 +46,18 @@ Options:
                             reply (default 10)
   --game LOWER,UPPER,SECRET A game to play; repeat for more (default: 1,5,3 and 10,15,12)
   --count N                 Most guesses per game (default 5; with --games 10000)
-  --strategy S              In-process server's strategy: ${STRATEGIES.join(", ")} (default random)
+  --strategy S              In-process server's strategy: ${STRATEGIES.join(", ")}
+                            (default random; bisect with --human)
   --seed N                  In-process server's seed, to replay a game; with --games also
                             the secrets' seed (default: random, printed with --games)
   --human                   You keep the secret: answer each 'My guess: N' line with
-                            w (warmer), c (colder), u (unsure) or y (yes), one per line;
-                            end of input or Ctrl-C abandons the game
+                            w (warmer), c (colder), u (unsure) or y (yes), one per line,
+                            z to undo; end of input or Ctrl-C abandons the game
+  --guess                   You guess: the computer keeps a random number in --range
+                            (from --seed) and answers warmer, colder, unsure or correct
   --games K                 Play K games with random secrets; print the mean, median and
                             worst number of guesses and a histogram
-  --range LOWER,UPPER       The range of --human and --games (default 1,100)
+  --range LOWER,UPPER       The range of --human, --guess and --games (default 1,100)
   --json                    With --games: the statistics as one JSON line
   -h, --help                Show this help
 `;
@@ -98,6 +102,7 @@ export async function playCommand(args: string[], io: Io): Promise<number> {
     strategy: { type: "string" },
     seed: { type: "string" },
     human: { type: "boolean" },
+    guess: { type: "boolean" },
     games: { type: "string" },
     range: { type: "string" },
     json: { type: "boolean" },
@@ -107,13 +112,26 @@ export async function playCommand(args: string[], io: Io): Promise<number> {
     io.out(PLAY_HELP);
     return 0;
   }
-  const mode = values.human ? "--human" : values.games !== undefined ? "--games" : undefined;
+  const modes = [
+    values.human && "--human",
+    values.guess && "--guess",
+    values.games !== undefined && "--games",
+  ].filter((m) => typeof m === "string");
+  const mode = modes[0];
   const conflicts: [unknown, string][] = [
-    [values.human && values.games !== undefined, "--human and --games exclude each other"],
+    [modes.length > 1, `${modes.join(" and ")} exclude each other`],
+    [
+      mode === "--guess" && values.connect !== undefined,
+      "--guess is played in this process, not --connect",
+    ],
+    [mode === "--guess" && values.strategy !== undefined, "--strategy does not apply to --guess"],
     [mode && values.game !== undefined, `--game applies to the seed's demo, not ${mode}`],
-    [!mode && values.range !== undefined, "--range applies to --human and --games"],
+    [!mode && values.range !== undefined, "--range applies to --human, --guess and --games"],
     [values.json && mode !== "--games", "--json applies to --games"],
-    [mode === "--human" && values.count !== undefined, "--count does not apply to --human"],
+    [
+      (mode === "--human" || mode === "--guess") && values.count !== undefined,
+      `--count does not apply to ${mode}`,
+    ],
   ];
   const conflict = conflicts.find(([bad]) => bad);
   if (conflict) throw new UsageError(conflict[1], "play");
@@ -130,7 +148,7 @@ export async function playCommand(args: string[], io: Io): Promise<number> {
     ? undefined
     : integer("play", "timeout", values.timeout, 1, 86_400) * 1000;
   const options = {
-    strategy: strategy("play", values.strategy, "random"),
+    strategy: strategy("play", values.strategy, mode === "--human" ? "bisect" : "random"),
     seed: seed("play", values.seed),
   };
   // With --games the seed also picks the secrets, so it means something with --connect too.
@@ -156,6 +174,22 @@ export async function playCommand(args: string[], io: Io): Promise<number> {
     : integer("play", "games", values.games, 1, 1_000_000);
   const gamesSeed = options.seed ?? crypto.getRandomValues(new Uint32Array(1))[0];
 
+  if (mode === "--guess") {
+    const secret = randomInteger(new Rng(gamesSeed).fork(), lower, upper);
+    return await withInterrupt(async (signal) => {
+      const result = await playGuess({
+        lower,
+        upper,
+        secret,
+        input: Deno.stdin.readable,
+        print: io.out,
+        prompt: terminalPrompt(io),
+        signal,
+      });
+      return result.type === "abandoned" && result.interrupted ? 130 : 0;
+    });
+  }
+
   await using table = remote
     ? await openRemote(remote.hostname, remote.port, timeout)
     : openInProcess({
@@ -166,20 +200,22 @@ export async function playCommand(args: string[], io: Io): Promise<number> {
       },
     });
   if (mode === "--human") {
-    const controller = new AbortController();
-    const onInterrupt = () => controller.abort();
-    Deno.addSignalListener("SIGINT", onInterrupt);
-    try {
+    if (!remote && options.strategy === "random") {
+      io.out(
+        "Note: the random strategy ignores your answers (it guesses in a random order);" +
+          " --strategy bisect, the default, listens",
+      );
+    }
+    return await withInterrupt(async (signal) => {
       const result = await playHuman(table, {
         lower,
         upper,
         input: Deno.stdin.readable,
         print: io.out,
-        // A prompt without a newline only for a person at a terminal, not for scripts.
-        prompt: io === stdio && Deno.stdin.isTerminal()
-          ? (text) => writeText(Deno.stdout, text)
-          : undefined,
-        signal: controller.signal,
+        warn: io.err,
+        prompt: terminalPrompt(io),
+        again: true,
+        signal,
       });
       switch (result.type) {
         case "won":
@@ -193,25 +229,64 @@ export async function playCommand(args: string[], io: Io): Promise<number> {
           throw new Error(`Unknown result ${JSON.stringify(unknown)}`);
         }
       }
-    } finally {
-      Deno.removeSignalListener("SIGINT", onInterrupt);
-    }
+    });
   }
   if (mode === "--games") {
-    const tally = await playGames(table, { lower, upper, games: rounds, count, seed: gamesSeed });
-    const summary = summarize(tally);
     const by = remote ? `the server at ${values.connect}` : options.strategy;
-    if (values.json) {
-      const info = { strategy: remote ? null : options.strategy, lower, upper, seed: gamesSeed };
-      io.out(summaryJson(summary, { ...info, count }));
-    } else {
-      const heading =
-        `${rounds} game${rounds === 1 ? "" : "s"} of ${by} over [${lower}, ${upper}]` +
-        `, seed ${gamesSeed}`;
-      for (const line of formatSummary(summary, heading, count)) io.out(line);
-    }
-    return 0;
+    const heading = `${rounds} game${rounds === 1 ? "" : "s"} of ${by} over [${lower}, ${upper}]` +
+      `, seed ${gamesSeed}`;
+    const tty = io === stdio && Deno.stderr.isTerminal();
+    const every = Math.max(1, Math.floor(rounds / 100));
+    return await withInterrupt(async (signal) => {
+      // The heading (with the seed) first, so a long run says at once what it is doing.
+      if (!values.json) io.out(heading);
+      const tally = await playGames(table, {
+        lower,
+        upper,
+        games: rounds,
+        count,
+        seed: gamesSeed,
+        signal,
+        onProgress: tty
+          ? (played) => {
+            if (played % every === 0) {
+              writeText(Deno.stderr, `\r${played} of ${rounds} games played\x1b[K`);
+            }
+          }
+          : undefined,
+      });
+      if (tty) writeText(Deno.stderr, "\r\x1b[K");
+      const summary = summarize(tally);
+      if (values.json) {
+        const info = { strategy: remote ? null : options.strategy, lower, upper, seed: gamesSeed };
+        io.out(summaryJson(summary, { ...info, count }));
+      } else {
+        for (const line of formatSummary(summary, heading, count).slice(1)) io.out(line);
+      }
+      if (!signal.aborted) return 0;
+      io.err(`Interrupted: ${summary.games} of ${rounds} games played`);
+      return 130;
+    });
   }
   await playDemo(table, games, count, io.out);
   return 0;
+}
+
+/** A prompt without a newline only for a person at a terminal, not for scripts. */
+function terminalPrompt(io: Io): ((text: string) => void) | undefined {
+  return io === stdio && Deno.stdin.isTerminal()
+    ? (text) => writeText(Deno.stdout, text)
+    : undefined;
+}
+
+/** Runs `body` with a signal that Ctrl-C (SIGINT) aborts. */
+async function withInterrupt(body: (signal: AbortSignal) => Promise<number>): Promise<number> {
+  const controller = new AbortController();
+  const onInterrupt = () => controller.abort();
+  Deno.addSignalListener("SIGINT", onInterrupt);
+  try {
+    return await body(controller.signal);
+  } finally {
+    Deno.removeSignalListener("SIGINT", onInterrupt);
+  }
 }

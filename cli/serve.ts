@@ -23,7 +23,8 @@ import { integer, type Io, onOff, parse, seed, strategy, UsageError } from "./ar
  */
 export const SERVE_HELP = `Usage: guess serve [options]
 
-Runs the guess server. Logs go to stderr, starting with 'Listening on HOST:PORT'.
+Runs the guess server; needs --allow-net (deno run --allow-net main.ts serve).
+Logs go to stderr, starting with 'Listening on HOST:PORT'.
 SIGINT or SIGTERM stops it gracefully (exit 0); a second SIGINT exits at once.
 
 Options:

@@ -59,6 +59,10 @@ export interface GamesOptions {
    * from the draws of an in-process server given the same seed.
    */
   readonly seed: number;
+  /** Aborting it stops after the game in progress; the tally has the games played so far. */
+  readonly signal?: AbortSignal;
+  /** Called after each game with the number of games played so far. */
+  readonly onProgress?: (played: number) => void;
 }
 
 /**
@@ -80,9 +84,13 @@ export interface Tally {
   readonly unsolved: number;
 }
 
+/** With a signal, {@linkcode playGames} gives the event loop a turn after this many games. */
+const YIELD_EVERY = 100;
+
 /**
  * Plays `games` games on `table`, each with a random secret, judging the
- * guesses as the seed's client does, one game after the other.
+ * guesses as the seed's client does, one game after the other, until all
+ * are played or `signal` aborts.
  *
  * @param table Where to play.
  * @param options The range, the number of games, the guess limit, the seed.
@@ -104,6 +112,7 @@ export async function playGames(table: Table, options: GamesOptions): Promise<Ta
   const guesses: number[] = [];
   let unsolved = 0;
   for (let i = 0; i < games; i++) {
+    if (options.signal?.aborted) break;
     const secret = randomInteger(rng, lower, upper);
     await using game = await table.client.session(lower, upper, secret);
     let taken = 0;
@@ -113,6 +122,12 @@ export async function playGames(table: Table, options: GamesOptions): Promise<Ta
     }
     if (game.solved) guesses.push(taken);
     else unsolved++;
+    options.onProgress?.(i + 1);
+    // An in-process game is all promise callbacks: let the event loop turn now and then, so a
+    // signal (Ctrl-C) can be seen.
+    if (options.signal && i % YIELD_EVERY === YIELD_EVERY - 1) {
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
   }
   return { guesses, unsolved };
 }

@@ -9,8 +9,10 @@ import denoJson from "../deno.json" with { type: "json" };
 import { type GameEvent, judge, Session } from "../protocol.ts";
 import { serve } from "../server.ts";
 import { Rng } from "../strategy.ts";
+import { openFileLimit } from "../cli/bench.ts";
 import {
   closedPort,
+  MAIN_PATH,
   playSeedDemo,
   readStreamUntil,
   readToEnd,
@@ -273,4 +275,114 @@ Deno.test("serve without --allow-net exits 1 with one line", async () => {
   assert.equal(code, 1);
   assert.equal(stdout, "");
   assert.match(stderr, /^guess: [^\n]*net[^\n]*\n$/);
+});
+
+Deno.test("bench without --allow-read exits 1 with one line, not the worker's uncaught error", async () => {
+  const { code, stdout, stderr } = await runCli(["bench", "--duration", "1"], {
+    flags: ["--allow-net"],
+  });
+  assert.equal(code, 1);
+  assert.equal(stdout, "");
+  assert.equal(
+    stderr,
+    "guess: Requires read access to start the server worker: run with --allow-read" +
+      " (deno run --allow-net --allow-read main.ts bench), or give --connect HOST:PORT\n",
+  );
+});
+
+Deno.test("bench checks --connections against the open-file limit before starting and says how to raise it", async () => {
+  // Deno 2.9 reads /proc/self/limits only with --allow-all.
+  const command = `ulimit -n 256 && exec "$0" run -A "$1" bench --connections 200 --duration 1`;
+  const { code, stdout, stderr } = await new Deno.Command("sh", {
+    args: ["-c", command, Deno.execPath(), MAIN_PATH],
+    env: { NO_COLOR: "1" },
+  }).output();
+  assert.equal(new TextDecoder().decode(stdout), "");
+  assert.equal(
+    new TextDecoder().decode(stderr),
+    "guess: --connections 200 needs about 464 open files, over this process's limit of 256:" +
+      " raise it (ulimit -n 464, up to the hard limit in ulimit -Hn) or lower --connections\n",
+  );
+  assert.equal(code, 1);
+});
+
+Deno.test("openFileLimit() reads the soft limit, undefined when unlimited", () => {
+  const text = "Limit  Soft Limit  Hard Limit  Units\nMax open files  1024  4096  files\n";
+  assert.equal(openFileLimit(text), 1024);
+  assert.equal(openFileLimit("Max open files  unlimited  unlimited  files\n"), undefined);
+  assert.equal(openFileLimit("Max processes  10  10  processes\n"), undefined);
+});
+
+Deno.test("mod.ts exports the public API by name and no internals", async () => {
+  const mod = await import("../mod.ts");
+  const names = Object.keys(mod).sort();
+  for (
+    const internal of ["excerpt", "errorMessage", "parseInteger", "decodeLine", "SHUFFLE_LIMIT"]
+  ) {
+    assert.ok(!names.includes(internal), internal);
+  }
+  for (const name of ["serve", "connect", "Client", "Game", "Session", "judge", "ProtocolError"]) {
+    assert.ok(names.includes(name), name);
+  }
+  const text = await Deno.readTextFile(new URL("../mod.ts", import.meta.url));
+  assert.ok(!/export \*/.test(text));
+});
+
+Deno.test("help serve shows serve's help; -v is an unknown option; serve --help says it needs --allow-net", async () => {
+  const help = await runCli(["help", "serve"]);
+  const serveHelp = await runCli(["serve", "--help"]);
+  assert.equal(help.code, 0);
+  assert.equal(help.stdout, serveHelp.stdout);
+  assert.match(serveHelp.stdout, /needs --allow-net/);
+  const v = await runCli(["-v"]);
+  assert.equal(v.code, 2);
+  assert.equal(
+    v.stderr,
+    'guess: Unknown option "-v": expected a command (serve, play, bench), --help or --version\n' +
+      "Try 'guess --help'\n",
+  );
+});
+
+Deno.test("deno task lists every task with its description", async () => {
+  const { stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["task"],
+    cwd: new URL("..", import.meta.url).pathname,
+    env: { NO_COLOR: "1" },
+  }).output();
+  const text = new TextDecoder().decode(stdout) + new TextDecoder().decode(stderr);
+  for (const [name, task] of Object.entries(denoJson.tasks)) {
+    assert.equal(typeof task.description, "string", name);
+    assert.ok(text.includes(`- ${name}\n    // ${task.description}\n`), `${name} in ${text}`);
+  }
+});
+
+Deno.test("deno install -g -n guess --config deno.json into a temporary root gives a working guess play", async () => {
+  const root = await Deno.makeTempDir({ prefix: "guess-install-" });
+  try {
+    const repo = new URL("..", import.meta.url).pathname;
+    const install = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "install",
+        "-g",
+        "-n",
+        "guess",
+        "--config",
+        `${repo}deno.json`,
+        "--root",
+        root,
+        `${repo}main.ts`,
+      ],
+      env: { NO_COLOR: "1" },
+    }).output();
+    assert.equal(install.code, 0, new TextDecoder().decode(install.stderr));
+    const play = await new Deno.Command(`${root}/bin/guess`, {
+      args: ["play", "--seed", "1"],
+      env: { NO_COLOR: "1", PATH: Deno.env.get("PATH") ?? "" },
+    }).output();
+    assert.equal(new TextDecoder().decode(play.stderr), "");
+    assert.equal(play.code, 0);
+    assert.match(new TextDecoder().decode(play.stdout), /^\nGuess a number between 1 and 5!/);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
 });

@@ -11,7 +11,7 @@ import { decode } from "./helpers.ts";
 
 /** The `compile` task's own arguments, writing to `output` instead. */
 function compileArgs(output: string): string[] {
-  const [deno, ...args] = denoJson.tasks.compile.split(" ");
+  const [deno, ...args] = denoJson.tasks.compile.command.split(" ");
   assert.equal(deno, "deno");
   const at = args.indexOf("--output");
   assert.ok(at > 0, "the compile task names its --output");

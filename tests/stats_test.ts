@@ -14,7 +14,7 @@ import {
   summaryJson,
 } from "../cli/stats.ts";
 import { Rng } from "../strategy.ts";
-import { runMain } from "./helpers.ts";
+import { DEFAULT_TIMEOUT, readStreamUntil, runMain, spawnCli, withTimeout } from "./helpers.ts";
 
 Deno.test("summarize() gives mean, median, best, worst and the exact histogram of solved games", () => {
   assert.deepEqual(summarize({ guesses: [3, 1, 4, 1, 5], unsolved: 0 }), {
@@ -179,7 +179,10 @@ Deno.test("play --games, --human, --range and --json misused exit 2 with the rea
   const cases: [string[], string][] = [
     [["--games", "5", "--human"], "--human and --games exclude each other"],
     [["--games", "5", "--game", "1,5,3"], "--game applies to the seed's demo, not --games"],
-    [["--range", "1,5"], "--range applies to --human and --games"],
+    [["--range", "1,5"], "--range applies to --human, --guess and --games"],
+    [["--guess", "--human"], "--human and --guess exclude each other"],
+    [["--guess", "--connect", "127.0.0.1:1"], "--guess is played in this process, not --connect"],
+    [["--guess", "--strategy", "bisect"], "--strategy does not apply to --guess"],
     [["--json"], "--json applies to --games"],
     [["--human", "--count", "3"], "--count does not apply to --human"],
     [["--games", "0"], '--games needs an integer from 1 to 1000000, got "0"'],
@@ -202,4 +205,31 @@ Deno.test("play --games, --human, --range and --json misused exit 2 with the rea
     assert.equal(stdout, "");
     assert.equal(stderr, `guess: ${cases[i][1]}\nTry 'guess play --help'\n`);
   });
+});
+
+Deno.test("play --games prints its heading with the seed first, and on SIGINT the partial result, exit 130", async () => {
+  await using child = spawnCli([
+    "play",
+    "--games",
+    "1000000",
+    "--strategy",
+    "bisect",
+    "--seed",
+    "5",
+  ]);
+  const stderr = new Response(child.stderr).text();
+  const reader = child.stdout.getReader();
+  const heading = "1000000 games of bisect over [1, 100], seed 5\n";
+  const first = await readStreamUntil(reader, (text) => text.includes("\n"));
+  assert.equal(first, heading);
+  child.kill("SIGINT");
+  const rest = await readStreamUntil(reader, () => false);
+  const status = await withTimeout(child.status, DEFAULT_TIMEOUT, "play --games to exit");
+  assert.equal(status.code, 130);
+  const lines = rest.split("\n");
+  assert.match(lines[0], /^mean \d+(\.\d+)?, median \d+(\.5)?, worst [1-9], best 1$/);
+  const played = Number((await stderr).match(/^Interrupted: (\d+) of 1000000 games played\n$/)![1]);
+  assert.ok(played < 1_000_000);
+  const histogram = lines.slice(2, -1).map((line) => Number(line.trim().split(/\s+/)[1]));
+  assert.equal(histogram.reduce((sum, n) => sum + n, 0), played);
 });
