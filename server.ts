@@ -10,7 +10,7 @@
 import { MAX_LINE_BYTES } from "./framing.ts";
 import { type HttpOptions, type HttpSide, startHttp, type WebSocketGame } from "./http.ts";
 import { Gate } from "./gate.ts";
-import { describeError, type Logger, silentLogger } from "./log.ts";
+import { describeError, type Fields, type Level, type Logger, silentLogger } from "./log.ts";
 import {
   excerpt,
   formatReply,
@@ -346,6 +346,11 @@ class Connection {
     return this.#core.inGame;
   }
 
+  /** Whether the server is ending (or has closed) this connection: it is logged once. */
+  get ending(): boolean {
+    return this.#ending || this.#closed;
+  }
+
   /** Runs until the peer leaves, an I/O error, or the end of a linger. Never rejects. */
   async run(clock: () => number): Promise<void> {
     const core = this.#core;
@@ -665,7 +670,7 @@ export function serve(options: ServeOptions = {}): GuessServer {
   const sweeper = setInterval(() => {
     now = performance.now();
     for (const connection of connections) {
-      if (now - connection.lastActive > settings.idleTimeout) {
+      if (now - connection.lastActive > settings.idleTimeout && !connection.ending) {
         logger.log("info", "Idle timeout, closing", { conn: connection.id });
         connection.kick("Idle timeout");
       }
@@ -789,6 +794,8 @@ export function serve(options: ServeOptions = {}): GuessServer {
     (opened) => void (gate = opened),
     (error) => logger.log("warn", "No fairness gate", { error: describeError(error) }),
   );
+  const refusedLog = new RateLimitedLog(logger, "warn", "Server busy, refusing connection");
+  const acceptSkips = new RateLimitedLog(logger, "debug", "Accept skipped a connection");
   const accepting = (async () => {
     await gateOpening;
     for (;;) {
@@ -797,9 +804,14 @@ export function serve(options: ServeOptions = {}): GuessServer {
         conn = await listener.accept();
       } catch (error) {
         if (stopping) return;
-        // E.g. out of file descriptors: say so, back off briefly, keep serving.
+        if (!isResourceError(error)) {
+          // One peer's connection went away in the queue (a reset, say): skip it at once.
+          acceptSkips.note(error);
+          continue;
+        }
+        // Out of file descriptors or memory: say so, back off briefly, keep serving.
         logger.log("error", "Accept failed", { error: describeError(error) });
-        await new Promise((resolve) => setTimeout(resolve, 100));
+        await new Promise((resolve) => setTimeout(resolve, ACCEPT_BACKOFF_MS));
         continue;
       }
       if (stopping) {
@@ -810,7 +822,7 @@ export function serve(options: ServeOptions = {}): GuessServer {
       if (connections.size >= settings.maxConnections) {
         metrics.connectionsRefused.inc({ transport: "tcp" });
         metrics.protocolErrors.inc({ kind: "server_busy" });
-        logger.log("warn", "Server busy, refusing connection", {
+        refusedLog.note(undefined, {
           remote: addressOf(conn.remoteAddr),
           connections: connections.size,
         });
@@ -878,6 +890,61 @@ export function serve(options: ServeOptions = {}): GuessServer {
     shutdown,
     [Symbol.asyncDispose]: shutdown,
   };
+}
+
+/** How long the accept loop waits after a resource error (EMFILE and the like). */
+const ACCEPT_BACKOFF_MS = 100;
+
+/** The accept errors that mean the process is out of something, not that one peer left. */
+const RESOURCE_ERRORS: ReadonlySet<string> = new Set(["EMFILE", "ENFILE", "ENOBUFS", "ENOMEM"]);
+
+/**
+ * Whether an accept failure is resource exhaustion (back off) rather than one
+ * connection's failure (ENOTCONN, ECONNABORTED, ECONNRESET, EPROTO…: skip it).
+ */
+function isResourceError(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === "string") return RESOURCE_ERRORS.has(code);
+  // No code: recognise the OS error number in the message.
+  const errno = /\(os error (\d+)\)/.exec(error.message)?.[1];
+  return errno === "24" || errno === "23" || errno === "105" || errno === "12";
+}
+
+/**
+ * One log line that may repeat often (a flood of resets or refusals): the
+ * first in a second is logged, the rest are counted and summarised in the
+ * next line as `N more in the last second`.
+ */
+class RateLimitedLog {
+  readonly #logger: Logger;
+  readonly #level: Level;
+  readonly #message: string;
+  #windowStart = -Infinity;
+  #suppressed = 0;
+
+  constructor(logger: Logger, level: Level, message: string) {
+    this.#logger = logger;
+    this.#level = level;
+    this.#message = message;
+  }
+
+  note(error?: unknown, fields: Fields = {}): void {
+    if (this.#level === "debug" && !this.#logger.verbose) return;
+    const now = performance.now();
+    if (now - this.#windowStart < 1_000) {
+      this.#suppressed++;
+      return;
+    }
+    const more = this.#suppressed;
+    this.#windowStart = now;
+    this.#suppressed = 0;
+    this.#logger.log(this.#level, this.#message, {
+      ...fields,
+      ...(error === undefined ? {} : { error: describeError(error) }),
+      ...(more > 0 ? { more_in_last_second: more } : {}),
+    });
+  }
 }
 
 function refuse(conn: Deno.Conn, message: string): Promise<void> {

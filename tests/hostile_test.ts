@@ -426,3 +426,32 @@ Deno.test("serve --log-format json logs start, limit hits and stop as one JSON o
     await child.stdout.cancel();
   }
 });
+
+Deno.test("serve() skips connections reset in the accept queue at once and serves the next game", async () => {
+  const entries: { level: string; message: string }[] = [];
+  await using server = serve({
+    port: 0,
+    logger: { verbose: true, log: (level, message) => void entries.push({ level, message }) },
+  });
+  // Python connects and resets (SO_LINGER 0) 50 times while this process's
+  // event loop is blocked, so every one of them waits in the accept queue.
+  const script = `
+import socket, struct, sys
+for _ in range(50):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.connect(("127.0.0.1", int(sys.argv[1])))
+    s.close()
+`;
+  const reset = new Deno.Command("python3", {
+    args: ["-c", script, String(server.addr.port)],
+    stdout: "null",
+    stderr: "piped",
+  }).outputSync();
+  assert.equal(reset.code, 0, new TextDecoder().decode(reset.stderr));
+  using conn = await Deno.connect({ hostname: LOCAL, port: server.addr.port });
+  await writeText(conn, "PARAMS 6 6\nNUMBER\n");
+  assert.equal(await readLines(conn, 1), "6\n");
+  // A reset is the peer's business: no error is logged and nothing backs off.
+  assert.deepEqual(entries.filter((e) => e.level === "error" || e.level === "warn"), []);
+});
