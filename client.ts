@@ -7,10 +7,10 @@
  */
 
 import { decodeLine, LineSplitter, MAX_LINE_BYTES } from "./framing.ts";
+import { errorMessage } from "./log.ts";
 import {
   type Command,
   type Decision,
-  errorMessage,
   excerpt,
   formatCommand,
   judge,

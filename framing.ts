@@ -76,7 +76,8 @@ export class InvalidUtf8Error extends Error {
 
 const LF = 0x0a;
 const CR = 0x0d;
-const utf8 = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM: a byte-order mark is part of the line (and makes it a bad command), not dropped.
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 /** Longer lines skip the ASCII fast path (`--max-line-bytes` goes up to 1 MiB). */
 const ASCII_FAST_PATH_BYTES = 4096;
 
@@ -106,6 +107,35 @@ export function decodeLine(bytes: Uint8Array): string {
     return utf8.decode(bytes);
   } catch (cause) {
     throw new InvalidUtf8Error({ cause });
+  }
+}
+
+/**
+ * Decodes one line like {@linkcode decodeLine}, but reports invalid UTF-8 as
+ * `undefined` instead of throwing: the server's hot path pays no exception
+ * for an ASCII line, good or bad.
+ *
+ * @param bytes The line, without its terminator.
+ * @returns The decoded line, or `undefined` when the bytes are not valid UTF-8.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tryDecodeLine } from "./framing.ts";
+ * assert.equal(tryDecodeLine(new Uint8Array([0x4e])), "N");
+ * assert.equal(tryDecodeLine(new Uint8Array([0xff])), undefined);
+ * ```
+ */
+export function tryDecodeLine(bytes: Uint8Array): string | undefined {
+  let ascii = bytes.length <= ASCII_FAST_PATH_BYTES;
+  for (let i = 0; ascii && i < bytes.length; i++) ascii = bytes[i] <= 0x7f;
+  if (ascii) {
+    return String.fromCharCode.apply(null, bytes as unknown as number[]);
+  }
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    return undefined;
   }
 }
 
@@ -161,15 +191,20 @@ export class LineSplitter {
    * allocated per line: take `bytes.subarray(start, end)` if you need a view.
    * Keeps the bytes of an unfinished last line for the next call.
    *
+   * When `onLine` returns `false` the splitter stops right after that line
+   * and returns how many bytes of the chunk it took; the caller feeds the
+   * rest (`chunk.subarray(taken)`) later. This bounds the work of one call.
+   *
    * @param chunk The bytes received.
-   * @param onLine Called with each complete line.
+   * @param onLine Called with each complete line; returning `false` (exactly) stops the call.
+   * @returns How many bytes of `chunk` were taken (all of them unless stopped).
    * @throws {LineTooLongError} When a line exceeds the limit; the lines
    * before it in the chunk were already handed out.
    */
   push(
     chunk: Uint8Array,
-    onLine: (bytes: Uint8Array, start: number, end: number) => void,
-  ): void {
+    onLine: (bytes: Uint8Array, start: number, end: number) => unknown,
+  ): number {
     if (this.#failed) throw new LineTooLongError(this.maxLineBytes);
     const length = chunk.length;
     let start = 0;
@@ -177,11 +212,11 @@ export class LineSplitter {
       let end = 0;
       while (end < length && chunk[end] !== LF) end++;
       this.#append(chunk, 0, end);
-      if (end === length) return;
+      if (end === length) return length;
       const carry = this.#carry!, n = this.#carryLength;
       this.#carryLength = 0;
-      onLine(carry, 0, carry[n - 1] === CR ? n - 1 : n);
       start = end + 1;
+      if (onLine(carry, 0, carry[n - 1] === CR ? n - 1 : n) === false) return start;
     }
     // A plain loop: for lines of a few bytes, indexOf() and subarray() cost
     // ten times more than the scan itself.
@@ -189,10 +224,12 @@ export class LineSplitter {
     for (let i = start; i < length; i++) {
       if (chunk[i] !== LF) continue;
       if (i - start > limit) this.#fail();
-      onLine(chunk, start, i > start && chunk[i - 1] === CR ? i - 1 : i);
+      const more = onLine(chunk, start, i > start && chunk[i - 1] === CR ? i - 1 : i);
       start = i + 1;
+      if (more === false) return start;
     }
     if (start < length) this.#append(chunk, start, length);
+    return length;
   }
 
   /**

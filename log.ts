@@ -153,6 +153,25 @@ export function createLogger(options: LoggerOptions = {}): Logger {
 }
 
 /**
+ * The message of an error, for a user-facing line: `error.message`, or what a
+ * stream's bare `undefined` cancel reason means (the connection was closed).
+ *
+ * @param error Anything thrown or rejected.
+ * @returns One line of text.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { errorMessage } from "./log.ts";
+ * assert.equal(errorMessage(new Error("Boom")), "Boom");
+ * ```
+ */
+export function errorMessage(error: unknown): string {
+  if (error === undefined) return "the connection was closed";
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
  * An error as a log field: `Name: message`, so the kind of failure shows.
  *
  * @param error Anything thrown or rejected.

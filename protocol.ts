@@ -9,14 +9,15 @@
  */
 
 import {
-  decodeLine,
   InvalidUtf8Error,
   LineSplitter,
   LineTooLongError,
   MAX_LINE_BYTES,
+  tryDecodeLine,
 } from "./framing.ts";
 import { createStrategy, type StrategyName } from "./strategies.ts";
-import { Rng, type Strategy, StrategyError } from "./strategy.ts";
+import type { Rng, Strategy } from "./strategy.ts";
+import { StrategyError } from "./strategy.ts";
 
 /**
  * The four judgements a client may report, in wire spelling.
@@ -151,25 +152,6 @@ export function excerpt(text: string, max = 24): string {
   return cut ? `${quoted}...` : quoted;
 }
 
-/**
- * The message of an error, for a user-facing line: `error.message`, or what a
- * stream's bare `undefined` cancel reason means (the connection was closed).
- *
- * @param error Anything thrown or rejected.
- * @returns One line of text.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { errorMessage } from "./protocol.ts";
- * assert.equal(errorMessage(new Error("Boom")), "Boom");
- * ```
- */
-export function errorMessage(error: unknown): string {
-  if (error === undefined) return "the connection was closed";
-  return error instanceof Error ? error.message : String(error);
-}
-
 const INTEGER = /^-?[0-9]+$/;
 
 /**
@@ -188,28 +170,92 @@ const INTEGER = /^-?[0-9]+$/;
  * ```
  */
 export function parseInteger(text: string, what: string): number {
-  if (!INTEGER.test(text)) {
-    throw new ProtocolError(`${what} is not a decimal integer: ${excerpt(text)}`);
-  }
+  const value = integerOrError(text, what);
+  if (typeof value === "string") throw new ProtocolError(value);
+  return value;
+}
+
+/** The integer, or the message saying why `text` is not one (no exception). */
+function integerOrError(text: string, what: string): number | string {
+  if (!INTEGER.test(text)) return `${what} is not a decimal integer: ${excerpt(text)}`;
   const value = Number(text);
   if (!Number.isSafeInteger(value)) {
-    throw new ProtocolError(
-      `${what} is outside [${Number.MIN_SAFE_INTEGER}, ${Number.MAX_SAFE_INTEGER}]: ${
-        excerpt(text)
-      }`,
-    );
+    return `${what} is outside [${Number.MIN_SAFE_INTEGER}, ${Number.MAX_SAFE_INTEGER}]: ${
+      excerpt(text)
+    }`;
   }
   return value === 0 ? 0 : value; // no -0
 }
 
-function expectArguments(parts: string[], usage: string): void {
+/** `undefined` when `parts` has the arguments `usage` names, else the message. */
+function argumentsError(parts: string[], usage: string): string | undefined {
   const want = usage.split(" ").length;
-  if (parts.length !== want) {
-    const got = parts.length - 1;
-    throw new ProtocolError(
-      `${parts[0]} takes ${want - 1} argument${want === 2 ? "" : "s"} (${usage}), got ${got}`,
-    );
+  if (parts.length === want) return undefined;
+  const got = parts.length - 1;
+  return `${parts[0]} takes ${want - 1} argument${want === 2 ? "" : "s"} (${usage}), got ${got}`;
+}
+
+/**
+ * A parsed command line: the {@linkcode Command}, or `invalid` with the
+ * message its `ERROR` reply carries.
+ *
+ * @example
+ * ```ts
+ * import type { ParsedCommand } from "./protocol.ts";
+ * const bad: ParsedCommand = { type: "invalid", message: "Empty line" };
+ * ```
+ */
+export type ParsedCommand = Command | { readonly type: "invalid"; readonly message: string };
+
+/**
+ * Parses one command line like {@linkcode parseCommand}, returning a bad line
+ * as a value instead of throwing: the server's path for every line.
+ *
+ * @param line The line, without its newline.
+ * @returns The command, or `{ type: "invalid", message }`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tryParseCommand } from "./protocol.ts";
+ * assert.deepEqual(tryParseCommand("NUMBER"), { type: "number" });
+ * assert.equal(tryParseCommand("HELLO").type, "invalid");
+ * ```
+ */
+export function tryParseCommand(line: string): ParsedCommand {
+  if (line === NUMBER_LINE) return NUMBER;
+  const parts = line.split(" ");
+  switch (parts[0]) {
+    case "PARAMS": {
+      const wrong = argumentsError(parts, "PARAMS lower upper");
+      if (wrong !== undefined) return invalid(wrong);
+      const lower = integerOrError(parts[1], "Lower bound");
+      if (typeof lower === "string") return invalid(lower);
+      const upper = integerOrError(parts[2], "Upper bound");
+      if (typeof upper === "string") return invalid(upper);
+      return { type: "params", lower, upper };
+    }
+    case NUMBER_LINE:
+      return invalid(argumentsError(parts, NUMBER_LINE)!);
+    case "REPORT": {
+      const wrong = argumentsError(parts, "REPORT decision");
+      if (wrong !== undefined) return invalid(wrong);
+      const decision = parts[1];
+      if (!isDecision(decision)) {
+        return invalid(
+          `Unknown decision ${excerpt(decision)}: expected Warmer, Colder, Unsure or Correct`,
+        );
+      }
+      return { type: "report", decision };
+    }
+    default:
+      if (line === "") return invalid("Empty line: expected PARAMS, NUMBER or REPORT");
+      return invalid(`Unknown command ${excerpt(parts[0])}: expected PARAMS, NUMBER or REPORT`);
   }
+}
+
+function invalid(message: string): ParsedCommand {
+  return { type: "invalid", message };
 }
 
 /**
@@ -229,38 +275,16 @@ function expectArguments(parts: string[], usage: string): void {
  * ```
  */
 export function parseCommand(line: string): Command {
-  if (line === "NUMBER") return NUMBER;
-  const parts = line.split(" ");
-  switch (parts[0]) {
-    case "PARAMS":
-      expectArguments(parts, "PARAMS lower upper");
-      return {
-        type: "params",
-        lower: parseInteger(parts[1], "Lower bound"),
-        upper: parseInteger(parts[2], "Upper bound"),
-      };
-    case "NUMBER":
-      expectArguments(parts, "NUMBER");
-      return NUMBER;
-    case "REPORT": {
-      expectArguments(parts, "REPORT decision");
-      const decision = parts[1];
-      if (!isDecision(decision)) {
-        throw new ProtocolError(
-          `Unknown decision ${excerpt(decision)}: expected Warmer, Colder, Unsure or Correct`,
-        );
-      }
-      return { type: "report", decision };
-    }
-    default:
-      if (line === "") throw new ProtocolError("Empty line: expected PARAMS, NUMBER or REPORT");
-      throw new ProtocolError(
-        `Unknown command ${excerpt(parts[0])}: expected PARAMS, NUMBER or REPORT`,
-      );
-  }
+  const parsed = tryParseCommand(line);
+  if (parsed.type === "invalid") throw new ProtocolError(parsed.message);
+  return parsed;
 }
 
+/** The one spelling of `NUMBER`, most of the traffic; the core also matches it on the bytes. */
+const NUMBER_LINE = "NUMBER";
 const NUMBER: Command = Object.freeze({ type: "number" });
+/** The message of an invalid-UTF-8 line, as {@linkcode InvalidUtf8Error} has it. */
+const INVALID_UTF8 = new InvalidUtf8Error().message;
 
 /**
  * Tells whether a string is one of the four decisions.
@@ -439,10 +463,10 @@ export interface SessionOptions {
    */
   strategy?: StrategyName;
   /**
-   * The random source, for replayable games.
-   * @default {a generator seeded from crypto.getRandomValues}
+   * The random source: the caller seeds it (this module has no entropy of its
+   * own), so a seed replays the same games.
    */
-  rng?: Rng;
+  rng: Rng;
   /** Called for each {@linkcode GameEvent}, synchronously. */
   onEvent?: (event: GameEvent) => void;
 }
@@ -466,7 +490,8 @@ interface Game {
  * ```ts
  * import assert from "node:assert/strict";
  * import { Session } from "./protocol.ts";
- * const session = new Session();
+ * import { Rng } from "./strategy.ts";
+ * const session = new Session({ rng: new Rng(1) });
  * session.handle({ type: "params", lower: 1, upper: 5 });
  * const reply = session.handle({ type: "number" });
  * assert.ok(reply?.type === "number" && reply.value >= 1 && reply.value <= 5);
@@ -483,9 +508,9 @@ export class Session {
    *
    * @param options How to guess, and where to report events.
    */
-  constructor(options: SessionOptions = {}) {
+  constructor(options: SessionOptions) {
     this.#strategy = options.strategy ?? "random";
-    this.#rng = options.rng ?? new Rng(crypto.getRandomValues(new Uint32Array(1))[0]);
+    this.#rng = options.rng;
     this.#onEvent = options.onEvent;
   }
 
@@ -569,7 +594,8 @@ export class Session {
  * @example
  * ```ts
  * import type { ServerConnectionOptions } from "./protocol.ts";
- * const options: ServerConnectionOptions = { maxLineBytes: 256 };
+ * import { Rng } from "./strategy.ts";
+ * const options: ServerConnectionOptions = { maxLineBytes: 256, rng: new Rng(1) };
  * ```
  */
 export interface ServerConnectionOptions extends SessionOptions {
@@ -581,21 +607,78 @@ export interface ServerConnectionOptions extends SessionOptions {
 }
 
 /**
- * One server connection, sans I/O: bytes in, reply text out. Every complete
- * line of a chunk is handled in order and the replies are returned together,
- * so the I/O layer writes them in one go (pipelining for free). A bad line
- * gets one `ERROR` line and the connection goes on; a line over the limit gets
- * an `ERROR` line and {@linkcode ServerConnection.closed} turns true: write
- * the output, then close.
+ * The most lines one {@linkcode ServerConnection.feed} handles; the rest of
+ * the bytes wait for the next turn, so no connection holds the event loop.
+ */
+export const MAX_LINES_PER_TURN = 256;
+/**
+ * The most reply bytes one turn produces (each is written before the next
+ * turn): a client that sends bad lines and never reads holds at most this
+ * much of unwritten replies in the server, plus one reply.
+ */
+export const MAX_OUTPUT_PER_TURN = 16 * 1024;
+/** After this many `ERROR` replies in a row with no good line between, the connection closes. */
+export const MAX_CONSECUTIVE_ERRORS = 1000;
+
+/**
+ * Why the core wants the connection closed after its output is written.
+ *
+ * @example
+ * ```ts
+ * import type { CloseReason } from "./protocol.ts";
+ * const reason: CloseReason = "line_too_long";
+ * ```
+ */
+export type CloseReason = "line_too_long" | "too_many_errors";
+
+/**
+ * What one turn of a {@linkcode ServerConnection} asks of the I/O shell:
+ * write `output`, then close when `close` is set; when `more` is set, bytes
+ * of this chunk are still waiting: yield to the event loop, then call
+ * {@linkcode ServerConnection.feed} again (with no new bytes) before reading.
+ * `lines` says how many complete lines were handled (activity, for the idle timer).
+ *
+ * @example
+ * ```ts
+ * import type { Turn } from "./protocol.ts";
+ * const turn: Turn = { output: "4\n", lines: 1, more: false, close: undefined };
+ * ```
+ */
+export interface Turn {
+  /** The replies to write, concatenated (`""` when none). */
+  readonly output: string;
+  /** How many complete lines this turn handled. */
+  readonly lines: number;
+  /** Whether received bytes are left for the next turn. */
+  readonly more: boolean;
+  /** Set when the connection must close once `output` is written. */
+  readonly close: CloseReason | undefined;
+}
+
+const EMPTY = new Uint8Array(0);
+/** `NUMBER` as bytes, from its one spelling. */
+const NUMBER_BYTES = Uint8Array.from(NUMBER_LINE, (c) => c.charCodeAt(0));
+
+/**
+ * One server connection, sans I/O: bytes in, reply text out. The complete
+ * lines of a chunk are handled in order and their replies returned together,
+ * so the I/O layer writes them in one go (pipelining for free), but one turn
+ * handles at most {@linkcode MAX_LINES_PER_TURN} lines or
+ * {@linkcode MAX_OUTPUT_PER_TURN} bytes of replies: the rest waits (`more`).
+ * A bad line gets one `ERROR` line and the connection goes on; a line over
+ * the limit, or {@linkcode MAX_CONSECUTIVE_ERRORS} bad lines in a row, get an
+ * `ERROR` line and `close`.
  *
  * @example Two pipelined commands in one chunk
  * ```ts
  * import assert from "node:assert/strict";
  * import { ServerConnection } from "./protocol.ts";
- * const connection = new ServerConnection();
- * const out = connection.receive(new TextEncoder().encode("NUMBER\nFOO\n"));
- * assert.ok(out.startsWith("ERROR No game in progress"));
- * assert.equal(out.split("\n").length, 3);
+ * import { Rng } from "./strategy.ts";
+ * const connection = new ServerConnection({ rng: new Rng(1) });
+ * const turn = connection.feed(new TextEncoder().encode("NUMBER\nFOO\n"));
+ * assert.ok(turn.output.startsWith("ERROR No game in progress"));
+ * assert.equal(turn.output.split("\n").length, 3);
+ * assert.equal(turn.lines, 2);
  * ```
  */
 export class ServerConnection {
@@ -603,10 +686,17 @@ export class ServerConnection {
   readonly #session: Session;
   #out = "";
   #lines = 0;
+  #turnLines = 0;
+  #errors = 0;
   #closed = false;
-  readonly #onLine = (bytes: Uint8Array, start: number, end: number): void => {
-    this.#lines++;
+  #close: CloseReason | undefined;
+  /** Bytes of a chunk left over when a turn stopped early. */
+  #pending: Uint8Array | undefined;
+  readonly #onLine = (bytes: Uint8Array, start: number, end: number): boolean => {
+    this.#turnLines++;
     this.#out += this.#handleLine(bytes, start, end);
+    return this.#turnLines < MAX_LINES_PER_TURN && this.#out.length < MAX_OUTPUT_PER_TURN &&
+      this.#close === undefined;
   };
 
   /**
@@ -614,12 +704,12 @@ export class ServerConnection {
    *
    * @param options The line limit and the session's options.
    */
-  constructor(options: ServerConnectionOptions = {}) {
+  constructor(options: ServerConnectionOptions) {
     this.#splitter = new LineSplitter(options.maxLineBytes ?? MAX_LINE_BYTES);
     this.#session = new Session(options);
   }
 
-  /** True once the connection must close (after a line over the limit). */
+  /** True once the connection must close (a line over the limit, too many errors, the end). */
   get closed(): boolean {
     return this.#closed;
   }
@@ -645,22 +735,59 @@ export class ServerConnection {
   }
 
   /**
-   * Handles received bytes.
+   * One turn: handles received bytes (after any left from the last turn),
+   * within the per-turn bounds.
+   *
+   * @param chunk The bytes received; empty to go on with what is left.
+   * @returns What the shell must do: {@linkcode Turn}.
+   */
+  feed(chunk: Uint8Array): Turn {
+    if (this.#closed) return { output: "", lines: 0, more: false, close: this.#close };
+    let bytes = chunk;
+    const pending = this.#pending;
+    if (pending !== undefined) {
+      this.#pending = undefined;
+      if (chunk.length === 0) bytes = pending;
+      else {
+        bytes = new Uint8Array(pending.length + chunk.length);
+        bytes.set(pending);
+        bytes.set(chunk, pending.length);
+      }
+    }
+    this.#turnLines = 0;
+    try {
+      const taken = this.#splitter.push(bytes, this.#onLine);
+      // Copied: the shell reuses its read buffer.
+      if (taken < bytes.length && this.#close === undefined) {
+        this.#pending = bytes.slice(taken);
+      }
+    } catch (error) {
+      if (!(error instanceof LineTooLongError)) throw error;
+      this.#close = "line_too_long";
+      this.#out += formatReply({ type: "error", message: `${error.message}, closing` });
+    }
+    if (this.#close !== undefined) this.#closed = true;
+    const lines = this.#turnLines;
+    this.#lines += lines;
+    const output = this.#out;
+    this.#out = "";
+    return { output, lines, more: this.#pending !== undefined, close: this.#close };
+  }
+
+  /**
+   * Handles received bytes with no bound per turn (every line of the chunk):
+   * for tests and in-memory use; a server uses {@linkcode ServerConnection.feed}.
    *
    * @param chunk The bytes.
    * @returns The replies to write, concatenated (`""` when none).
    */
   receive(chunk: Uint8Array): string {
-    if (this.#closed) return "";
-    try {
-      this.#splitter.push(chunk, this.#onLine);
-    } catch (error) {
-      if (!(error instanceof LineTooLongError)) throw error;
-      this.#closed = true;
-      this.#out += formatReply({ type: "error", message: `${error.message}, closing` });
+    let turn = this.feed(chunk);
+    let out = turn.output;
+    while (turn.more) {
+      turn = this.feed(EMPTY);
+      out += turn.output;
     }
-    const out = this.#out;
-    this.#out = "";
     return out;
   }
 
@@ -672,32 +799,48 @@ export class ServerConnection {
    */
   end(): string {
     if (this.#closed) return "";
+    let out = this.#pending === undefined ? "" : this.receive(EMPTY);
+    if (this.#closed) return out;
     this.#closed = true;
     const rest = this.#splitter.end();
-    return rest === undefined ? "" : this.#handleLine(rest, 0, rest.length);
+    if (rest !== undefined) out += this.#handleLine(rest, 0, rest.length);
+    return out;
   }
 
   #handleLine(bytes: Uint8Array, start: number, end: number): string {
+    const command = commandOf(bytes, start, end);
     let reply: Reply | undefined;
-    try {
-      reply = this.#session.handle(commandOf(bytes, start, end));
-    } catch (error) {
-      if (!(error instanceof ProtocolError || error instanceof InvalidUtf8Error)) throw error;
-      reply = { type: "error", message: error.message };
+    if (command.type === "invalid") reply = { type: "error", message: command.message };
+    else reply = this.#session.handle(command);
+    if (reply === undefined) {
+      this.#errors = 0;
+      return "";
     }
-    return reply === undefined ? "" : formatReply(reply);
+    if (reply.type === "error") {
+      if (++this.#errors >= MAX_CONSECUTIVE_ERRORS && this.#close === undefined) {
+        this.#close = "too_many_errors";
+        return formatReply(reply) + formatReply({
+          type: "error",
+          message: `Too many errors: ${MAX_CONSECUTIVE_ERRORS} bad lines in a row, closing`,
+        });
+      }
+    } else this.#errors = 0;
+    return formatReply(reply);
   }
 }
 
 /**
- * The command on the line `bytes[start, end)`. `NUMBER`, most of the traffic,
- * is recognised on the bytes; anything else is decoded and parsed.
+ * The command on the line `bytes[start, end)`, or why it is none. `NUMBER`,
+ * most of the traffic, is recognised on the bytes; anything else is decoded
+ * and parsed. Nothing throws for a bad line.
  */
-function commandOf(bytes: Uint8Array, start: number, end: number): Command {
-  if (
-    end - start === 6 && bytes[start] === 0x4e && bytes[start + 1] === 0x55 &&
-    bytes[start + 2] === 0x4d && bytes[start + 3] === 0x42 && bytes[start + 4] === 0x45 &&
-    bytes[start + 5] === 0x52
-  ) return NUMBER;
-  return parseCommand(decodeLine(bytes.subarray(start, end)));
+function commandOf(bytes: Uint8Array, start: number, end: number): ParsedCommand {
+  if (end - start === NUMBER_BYTES.length) {
+    let i = 0;
+    while (i < NUMBER_BYTES.length && bytes[start + i] === NUMBER_BYTES[i]) i++;
+    if (i === NUMBER_BYTES.length) return NUMBER;
+  }
+  const line = tryDecodeLine(bytes.subarray(start, end));
+  if (line === undefined) return invalid(INVALID_UTF8);
+  return tryParseCommand(line);
 }

@@ -12,6 +12,7 @@ import { type HttpOptions, type HttpSide, startHttp, type WebSocketGame } from "
 import { Gate } from "./gate.ts";
 import { describeError, type Fields, type Level, type Logger, silentLogger } from "./log.ts";
 import {
+  type CloseReason,
   excerpt,
   formatReply,
   type GameEvent,
@@ -260,6 +261,19 @@ interface ProxyOptions {
   onAddress?: (connection: Connection) => void;
 }
 
+const EMPTY = new Uint8Array(0);
+
+/** How each {@linkcode CloseReason} of the core is logged. */
+const CLOSE_MESSAGES: Readonly<Record<CloseReason, string>> = {
+  line_too_long: "Line too long",
+  too_many_errors: "Too many errors",
+};
+
+/** Resolves on a later turn of the event loop (after pending I/O callbacks). */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
 function seedOf(options: SessionServeOptions): number {
   return options.seed ?? crypto.getRandomValues(new Uint32Array(1))[0];
 }
@@ -382,20 +396,30 @@ class Connection {
           if (rest === undefined || rest.length === 0) continue;
           input = rest;
         }
-        const lines = core.lines;
-        const out = core.receive(input);
-        if (core.lines !== lines) this.lastActive = clock();
-        await this.#write(out);
-        // Everyone ready is served before this connection reads again (gate.ts).
-        if (this.#gate !== undefined) await this.#gate.pass();
-        if (core.closed) {
-          this.#logger.log("warn", "Line too long, closing", { conn: this.id });
+        let turn = core.feed(input);
+        for (;;) {
+          if (turn.lines > 0) this.lastActive = clock();
+          await this.#write(turn.output);
+          // Everyone ready is served before this connection goes on (gate.ts).
+          if (this.#gate !== undefined) await this.#gate.pass();
+          if (!turn.more || turn.close !== undefined) break;
+          // The rest of this read waits one turn of the event loop: other connections go first.
+          if (this.#gate === undefined) await nextTurn();
+          if (this.#ending) break;
+          turn = core.feed(EMPTY);
+        }
+        if (this.#ending) continue;
+        if (turn.close !== undefined) {
+          this.#logger.log("warn", `${CLOSE_MESSAGES[turn.close]}, closing`, { conn: this.id });
           await this.#end();
         } else if (this.draining && !core.inGame) {
           await this.#write(formatReply({ type: "error", message: "Server shutting down" }));
           await this.#end();
         } else if (n === buffer.length && buffer.length < MAX_READ_BUFFER) {
           buffer = new Uint8Array(buffer.length * 2);
+        } else if (buffer.length > MIN_READ_BUFFER && n <= buffer.length / 4) {
+          // The burst is over: an idle connection should not keep 16 KiB.
+          buffer = new Uint8Array(MIN_READ_BUFFER);
         }
       }
     } catch (error) {

@@ -11,7 +11,8 @@
 import { BisectStrategy } from "../bisect.ts";
 import { LineStream } from "../framing.ts";
 import type { Table } from "./demo.ts";
-import { type Decision, errorMessage, excerpt, judge, ProtocolError } from "../protocol.ts";
+import { type Decision, excerpt, judge, ProtocolError } from "../protocol.ts";
+import { errorMessage } from "../log.ts";
 
 /**
  * One line of the person's input, understood: a decision, an undo, a request

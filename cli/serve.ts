@@ -6,7 +6,7 @@
 
 import { checkOrigin, HTTP_DEFAULTS, type HttpOptions } from "../http.ts";
 import { createLogger, LOG_FORMATS, type LogFormat } from "../log.ts";
-import { errorMessage } from "../protocol.ts";
+import { errorMessage } from "../log.ts";
 import { serve, SERVER_DEFAULTS } from "../server.ts";
 import { STRATEGIES } from "../strategies.ts";
 import { integer, type Io, onOff, parse, seed, strategy, UsageError } from "./args.ts";

@@ -343,7 +343,7 @@ Deno.test("createStrategy() knows bisect, and the seed's demo games end within 5
 });
 
 Deno.test("ServerConnection with bisect answers ERROR Inconsistent reports on the next NUMBER, and PARAMS starts afresh", () => {
-  const connection = new ServerConnection({ strategy: "bisect" });
+  const connection = new ServerConnection({ strategy: "bisect", rng: new Rng(1) });
   const input = [
     "PARAMS 1 100",
     "NUMBER",

@@ -6,6 +6,7 @@ import {
   LineStream,
   LineTooLongError,
   MAX_LINE_BYTES,
+  tryDecodeLine,
 } from "../framing.ts";
 import { decode, encode } from "./helpers.ts";
 
@@ -266,4 +267,38 @@ Deno.test("LineStream() errors with InvalidUtf8Error on invalid UTF-8", async ()
   await assert.rejects(streamLines([Uint8Array.of(0x34, 0x0a, 0xff, 0x0a)]), InvalidUtf8Error);
   // Also an unterminated invalid last line, decoded at flush.
   await assert.rejects(streamLines([Uint8Array.of(0xc3)]), InvalidUtf8Error);
+});
+
+Deno.test("decodeLine() and tryDecodeLine() keep a UTF-8 byte-order mark as part of the line", () => {
+  const bom = new Uint8Array([0xef, 0xbb, 0xbf, 0x4e]);
+  assert.equal(decodeLine(bom), "\ufeffN");
+  assert.equal(tryDecodeLine(bom), "\ufeffN");
+});
+
+Deno.test("tryDecodeLine() returns undefined for invalid UTF-8 instead of throwing", () => {
+  assert.equal(tryDecodeLine(new Uint8Array([0x41, 0xff])), undefined);
+  assert.equal(tryDecodeLine(new Uint8Array([0xe2, 0x82])), undefined);
+  assert.equal(tryDecodeLine(encode("caf\u00e9")), "caf\u00e9");
+});
+
+Deno.test("LineSplitter.push() stops after a line when onLine returns false, and takes the rest later", () => {
+  const splitter = new LineSplitter();
+  const lines: string[] = [];
+  const chunk = encode("A\nBB\nCCC\nDD");
+  const taken = splitter.push(chunk, (bytes, start, end) => {
+    lines.push(decode(bytes.subarray(start, end)));
+    return lines.length < 2;
+  });
+  assert.equal(taken, 5);
+  assert.deepEqual(lines, ["A", "BB"]);
+  assert.equal(splitter.buffered, 0);
+  const rest = splitter.push(chunk.subarray(taken), (bytes, start, end) => {
+    lines.push(decode(bytes.subarray(start, end)));
+  });
+  assert.equal(rest, chunk.length - taken);
+  assert.deepEqual(lines, ["A", "BB", "CCC"]);
+  assert.equal(splitter.buffered, 2);
+  // A line completed from the carry can stop the call too.
+  const taken2 = splitter.push(encode("\nE\n"), () => false);
+  assert.equal(taken2, 1);
 });

@@ -4,7 +4,14 @@
  */
 
 import assert from "node:assert/strict";
+import {
+  MAX_CONSECUTIVE_ERRORS,
+  MAX_LINES_PER_TURN,
+  MAX_OUTPUT_PER_TURN,
+  ServerConnection,
+} from "../protocol.ts";
 import { type ConnectionEvent, serve, serveStreams } from "../server.ts";
+import { Rng } from "../strategy.ts";
 import {
   encode,
   readLines,
@@ -16,6 +23,7 @@ import {
 } from "./helpers.ts";
 
 const LOCAL = "127.0.0.1";
+const NO_GAME = "ERROR No game in progress: send PARAMS lower upper first\n";
 
 /**
  * Follows a server's connections through its `onConnection` events:
@@ -454,4 +462,86 @@ for _ in range(50):
   assert.equal(await readLines(conn, 1), "6\n");
   // A reset is the peer's business: no error is logged and nothing backs off.
   assert.deepEqual(entries.filter((e) => e.level === "error" || e.level === "warn"), []);
+});
+
+Deno.test("ServerConnection.feed() handles a flood of bad lines a bounded batch per turn, then closes after MAX_CONSECUTIVE_ERRORS", () => {
+  const core = new ServerConnection({ rng: new Rng(1) });
+  let turn = core.feed(new Uint8Array(16 * 1024).fill(0x0a));
+  let turns = 1;
+  let lines = turn.lines;
+  let errors = turn.output.split("\n").length - 1;
+  while (turn.more) {
+    assert.ok(turn.lines <= MAX_LINES_PER_TURN, `turn ${turns}: ${turn.lines} lines`);
+    assert.ok(turn.output.length <= MAX_OUTPUT_PER_TURN + 128, `turn ${turns}: output`);
+    turn = core.feed(new Uint8Array(0));
+    turns++;
+    lines += turn.lines;
+    errors += turn.output.split("\n").length - 1;
+  }
+  assert.equal(lines, MAX_CONSECUTIVE_ERRORS);
+  assert.ok(turns >= Math.ceil(MAX_CONSECUTIVE_ERRORS / MAX_LINES_PER_TURN));
+  assert.equal(turn.close, "too_many_errors");
+  assert.match(turn.output, /ERROR Too many errors: 1000 bad lines in a row, closing\n$/);
+  assert.equal(errors, MAX_CONSECUTIVE_ERRORS + 1);
+  assert.equal(core.closed, true);
+});
+
+Deno.test("ServerConnection: a good line resets the count of consecutive errors", () => {
+  const core = new ServerConnection({ rng: new Rng(1) });
+  const half = "\n".repeat(MAX_CONSECUTIVE_ERRORS - 1);
+  const out = core.receive(encode(`${half}PARAMS 2 2\n${half}NUMBER\n`));
+  assert.equal(core.closed, false);
+  assert.ok(out.endsWith("2\n"));
+});
+
+Deno.test("ServerConnection.feed() leaves a pipeline's extra lines for the next turn, in order", () => {
+  const core = new ServerConnection({ rng: new Rng(1) });
+  const count = 3 * MAX_LINES_PER_TURN + 5;
+  const first = core.feed(
+    encode(`PARAMS 9 9\nNUMBER\nREPORT Correct\n${"NUMBER\n".repeat(count)}PARA`),
+  );
+  assert.equal(first.lines, MAX_LINES_PER_TURN);
+  assert.equal(first.more, true);
+  let out = first.output;
+  let turn = first;
+  while (turn.more) {
+    turn = core.feed(new Uint8Array(0));
+    out += turn.output;
+  }
+  out += core.feed(encode("MS 0 -1\nNUMBER\n")).output;
+  assert.equal(out, "9\n".repeat(count + 1) + NO_GAME);
+});
+
+Deno.test("serve() closes a connection after 1000 bad lines in a row, each answered, then the last ERROR", async () => {
+  await using server = serve({ port: 0 });
+  using conn = await Deno.connect({ hostname: LOCAL, port: server.addr.port });
+  await writeText(conn, "\n".repeat(3000));
+  const text = await readToEndAndHangUp(conn);
+  const lines = text.split("\n");
+  assert.equal(lines.pop(), "");
+  assert.equal(lines.length, MAX_CONSECUTIVE_ERRORS + 1);
+  assert.equal(lines.at(-1), "ERROR Too many errors: 1000 bad lines in a row, closing");
+  assert.ok(lines.slice(0, -1).every((line) => line.startsWith("ERROR Empty line")));
+});
+
+Deno.test("serve() answers lines that start with a UTF-8 byte-order mark with ERROR and starts no game", async () => {
+  const input = new Uint8Array([
+    ...[0xef, 0xbb, 0xbf],
+    ...encode("PARAMS 1 1\n"),
+    ...[0xef, 0xbb, 0xbf],
+    ...encode("NUMBER\nNUMBER\n"),
+  ]);
+  const expected = 'ERROR Unknown command "\\u{feff}PARAMS": expected PARAMS, NUMBER or REPORT\n' +
+    'ERROR Unknown command "\\u{feff}NUMBER": expected PARAMS, NUMBER or REPORT\n' + NO_GAME;
+  // Whole, byte by byte, and with trailing bytes.
+  const core = new ServerConnection({ rng: new Rng(1) });
+  assert.equal(core.receive(input), expected);
+  const byByte = new ServerConnection({ rng: new Rng(1) });
+  assert.equal([...input].map((b) => byByte.receive(new Uint8Array([b]))).join(""), expected);
+  const trailing = new ServerConnection({ rng: new Rng(1) });
+  assert.equal(trailing.receive(new Uint8Array([...input, ...encode("NUM")])), expected);
+  await using server = serve({ port: 0 });
+  using conn = await Deno.connect({ hostname: LOCAL, port: server.addr.port });
+  await conn.write(input);
+  assert.equal(await readLines(conn, 3), expected);
 });
