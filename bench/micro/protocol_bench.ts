@@ -6,7 +6,7 @@
  * @module
  */
 
-import { judge, parseCommand, ServerConnection } from "../../protocol.ts";
+import { judge, parseCommand, ServerConnection, tryParseCommand } from "../../protocol.ts";
 import { Rng } from "../../strategy.ts";
 
 Deno.bench("parseCommand: NUMBER", { group: "parse", baseline: true }, () => {
@@ -27,6 +27,10 @@ Deno.bench("parseCommand: a bad line (throws)", { group: "parse" }, () => {
   } catch {
     // Expected.
   }
+});
+
+Deno.bench("tryParseCommand: a bad line (a value)", { group: "parse" }, () => {
+  tryParseCommand("HELLO");
 });
 
 const encoder = new TextEncoder();
@@ -51,6 +55,14 @@ Deno.bench("ServerConnection: 16 pipelined NUMBERs", { group: "step" }, () => {
 const params = encoder.encode("PARAMS 0 -1\nPARAMS 1 100\nNUMBER\n");
 Deno.bench("ServerConnection: a new game (PARAMS 0 -1, PARAMS, NUMBER)", { group: "step" }, () => {
   connection.receive(params);
+});
+
+// A fresh connection now and then: 1000 bad lines in a row close one.
+let flooded = new ServerConnection({ rng: new Rng(1) });
+const empties = encoder.encode("\n".repeat(16));
+Deno.bench("ServerConnection: 16 empty lines (16 ERRORs)", { group: "step" }, () => {
+  if (flooded.closed) flooded = new ServerConnection({ rng: new Rng(1) });
+  flooded.receive(empties);
 });
 
 let previous: bigint | undefined;
