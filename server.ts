@@ -122,6 +122,12 @@ export interface ServeOptions extends SessionServeOptions {
    */
   maxConnections?: number;
   /**
+   * How many TCP connections at once from one client address; one more gets
+   * `ERROR Too many connections from your address …` and is closed.
+   * @default {a tenth of maxConnections (at least 1); loopback addresses are exempt from the default}
+   */
+  maxConnectionsPerIp?: number;
+  /**
    * Milliseconds a connection may go without completing a line before it gets
    * `ERROR Idle timeout` and is closed.
    * @default {300000}
@@ -393,7 +399,7 @@ class Connection {
         let input: Uint8Array = buffer.subarray(0, n);
         if (this.#header !== undefined) {
           const rest = await this.#readHeader(input, clock);
-          if (rest === undefined || rest.length === 0) continue;
+          if (rest === undefined || rest.length === 0 || this.#ending) continue;
           input = rest;
         }
         let turn = core.feed(input);
@@ -413,7 +419,7 @@ class Connection {
           this.#logger.log("warn", `${CLOSE_MESSAGES[turn.close]}, closing`, { conn: this.id });
           await this.#end();
         } else if (this.draining && !core.inGame) {
-          await this.#write(formatReply({ type: "error", message: "Server shutting down" }));
+          await this.#write(formatReply({ type: "error", message: SHUTTING_DOWN }));
           await this.#end();
         } else if (n === buffer.length && buffer.length < MAX_READ_BUFFER) {
           buffer = new Uint8Array(buffer.length * 2);
@@ -661,7 +667,19 @@ export function serve(options: ServeOptions = {}): GuessServer {
   const settings = { ...SERVER_DEFAULTS, ...withoutUndefined(options) };
   const logger = options.logger ?? silentLogger;
   // Every option is checked before the listener opens, so a bad one leaks nothing.
-  const keys = ["maxLineBytes", "maxConnections", "idleTimeout", "grace", "tcpBacklog"] as const;
+  const keys = [
+    "maxLineBytes",
+    "maxConnections",
+    "idleTimeout",
+    "grace",
+    "tcpBacklog",
+  ] as const;
+  const perIp = options.maxConnectionsPerIp;
+  if (perIp !== undefined && (!Number.isSafeInteger(perIp) || perIp < 1)) {
+    throw new RangeError(
+      `Option maxConnectionsPerIp must be an integer of at least 1, got ${perIp}`,
+    );
+  }
   for (const key of keys) {
     const value = settings[key];
     const least = key === "grace" ? 0 : 1;
@@ -710,6 +728,17 @@ export function serve(options: ServeOptions = {}): GuessServer {
   };
 
   /** Runs one accepted connection, TCP or WebSocket, in the shared set. */
+  const perClient = new Map<string, number>();
+  const explicitPerClient = options.maxConnectionsPerIp;
+  const defaultPerClient = Math.max(1, Math.floor(settings.maxConnections / 10));
+  /** An explicit limit applies to every address; the default spares loopback (a local proxy, tools). */
+  const perClientLimit = (client: string): number =>
+    explicitPerClient ?? (isLoopback(client) ? Infinity : defaultPerClient);
+  const perClientLog = new RateLimitedLog(
+    logger,
+    "warn",
+    "Too many connections from one address, refusing",
+  );
   /** Connections whose `open` was announced, so that only they announce `close`. */
   const announced = new Set<Connection>();
   /**
@@ -718,6 +747,22 @@ export function serve(options: ServeOptions = {}): GuessServer {
    * `connection.remote`, not on the TCP peer (which is then the balancer).
    */
   const opened = (kind: TransportName) => (connection: Connection): void => {
+    if (kind === "tcp") {
+      // Over its address's limit: refused like a busy server (ERROR, lingering close), unannounced.
+      const client = clientAddress(connection);
+      const fromClient = perClient.get(client) ?? 0;
+      if (fromClient >= perClientLimit(client)) {
+        metrics.connectionsRefused.inc({ transport: "tcp" });
+        metrics.protocolErrors.inc({ kind: "server_busy" });
+        perClientLog.note(undefined, {
+          remote: addressOf(connection.remote),
+          connections: fromClient,
+        });
+        connection.kick(perClientMessage(fromClient));
+        return;
+      }
+      perClient.set(client, fromClient + 1);
+    }
     announced.add(connection);
     const remote = addressOf(connection.remote);
     const via = connection.remote === connection.peer ? undefined : addressOf(connection.peer);
@@ -762,6 +807,12 @@ export function serve(options: ServeOptions = {}): GuessServer {
       connections.delete(connection);
       metrics.connectionsOpen.inc({ transport: kind }, -1);
       if (announced.delete(connection)) {
+        if (kind === "tcp") {
+          const client = clientAddress(connection);
+          const left = perClient.get(client)! - 1;
+          if (left === 0) perClient.delete(client);
+          else perClient.set(client, left);
+        }
         logger.log("debug", "Connection closed", { conn: connection.id });
         options.onConnection?.({
           type: "close",
@@ -786,9 +837,7 @@ export function serve(options: ServeOptions = {}): GuessServer {
         adopt(socket, game, remote) {
           if (stopping || connections.size >= settings.maxConnections) {
             metrics.connectionsRefused.inc({ transport: "websocket" });
-            const message = stopping
-              ? "Server shutting down"
-              : `Server busy: ${settings.maxConnections} connections, try again later`;
+            const message = stopping ? SHUTTING_DOWN : busyMessage(settings.maxConnections);
             metrics.protocolErrors.inc({ kind: stopping ? "shutting_down" : "server_busy" });
             const refusal = refuseWebSocket(socket, message);
             refusals.add(refusal);
@@ -850,10 +899,7 @@ export function serve(options: ServeOptions = {}): GuessServer {
           remote: addressOf(conn.remoteAddr),
           connections: connections.size,
         });
-        const refusal = refuse(
-          conn,
-          `Server busy: ${settings.maxConnections} connections, try again later`,
-        );
+        const refusal = refuse(conn, busyMessage(settings.maxConnections));
         refusals.add(refusal);
         refusal.finally(() => refusals.delete(refusal));
         continue;
@@ -885,11 +931,11 @@ export function serve(options: ServeOptions = {}): GuessServer {
     listener.close();
     for (const connection of connections) {
       if (connection.inGame) connection.draining = true;
-      else connection.kick("Server shutting down");
+      else connection.kick(SHUTTING_DOWN);
     }
     if (connections.size > 0) {
       graceTimer = setTimeout(() => {
-        for (const connection of connections) connection.kick("Server shutting down");
+        for (const connection of connections) connection.kick(SHUTTING_DOWN);
       }, settings.grace);
     }
     checkFinished();
@@ -971,10 +1017,69 @@ class RateLimitedLog {
   }
 }
 
-function refuse(conn: Deno.Conn, message: string): Promise<void> {
-  return conn.write(new TextEncoder().encode(formatReply({ type: "error", message })))
-    .then(() => {}, () => {})
-    .finally(() => conn.close());
+/** What a connection over `--max-connections` is told. */
+function busyMessage(limit: number): string {
+  return `Server busy: ${limit} connection${limit === 1 ? "" : "s"}, try again later`;
+}
+
+/** What a connection over `--max-connections-per-ip` is told. */
+function perClientMessage(limit: number): string {
+  return `Too many connections from your address: ${limit}, try again later`;
+}
+
+/** The reply to every connection ended by a shutdown. */
+const SHUTTING_DOWN = "Server shutting down";
+
+/**
+ * The client a TCP connection counts against for `maxConnectionsPerIp`: the
+ * address a PROXY header names, else the TCP peer's.
+ */
+function clientAddress(connection: Connection): string {
+  return connection.remote.hostname;
+}
+
+function isLoopback(address: string): boolean {
+  return address.startsWith("127.") || address === "::1" || address.startsWith("::ffff:127.");
+}
+
+/** Writes all of `bytes` (a write may take only part of them). */
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  let offset = 0;
+  while (offset < bytes.length) offset += await conn.write(bytes.subarray(offset));
+}
+
+/** Closes a connection that may already be closed. */
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // Already closed.
+  }
+}
+
+/**
+ * Refuses a connection with `ERROR <message>` and a lingering close, like
+ * every other end the server makes: half-close, then read and discard (up to
+ * `LINGER_BYTES` or `LINGER_MS`) until the client closes, so what the client
+ * already sent does not draw a reset that destroys the line.
+ */
+async function refuse(conn: Deno.Conn, message: string): Promise<void> {
+  const timer = setTimeout(() => closeQuietly(conn), LINGER_MS);
+  try {
+    await writeAll(conn, new TextEncoder().encode(formatReply({ type: "error", message })));
+    await conn.closeWrite();
+    const buffer = new Uint8Array(4096);
+    for (let discarded = 0; discarded <= LINGER_BYTES;) {
+      const n = await conn.read(buffer);
+      if (n === null) break;
+      discarded += n;
+    }
+  } catch {
+    // The peer went away, or the linger time is over.
+  } finally {
+    clearTimeout(timer);
+    closeQuietly(conn);
+  }
 }
 
 function withoutUndefined<T extends object>(object: T): Partial<T> {

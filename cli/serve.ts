@@ -34,6 +34,9 @@ Options:
   --seed N              Seed for the random guesses, to replay games (default: random)
   --max-line-bytes N    Longest command line; longer gets ERROR and a close (default ${SERVER_DEFAULTS.maxLineBytes})
   --max-connections N   Connections at once; one more gets ERROR Server busy (default ${SERVER_DEFAULTS.maxConnections})
+  --max-connections-per-ip N
+                        Connections at once from one client address (default: a tenth of
+                        --max-connections, at least 1)
   --idle-timeout S      Seconds without a complete line before ERROR Idle timeout (default ${
   SERVER_DEFAULTS.idleTimeout / 1000
 })
@@ -77,6 +80,7 @@ export async function serveCommand(args: string[], io: Io): Promise<number> {
     seed: { type: "string" },
     "max-line-bytes": { type: "string" },
     "max-connections": { type: "string" },
+    "max-connections-per-ip": { type: "string" },
     "idle-timeout": { type: "string" },
     grace: { type: "string" },
     fairness: { type: "string" },
@@ -109,25 +113,8 @@ export async function serveCommand(args: string[], io: Io): Promise<number> {
     verbose: values.verbose,
     write: io.err,
   });
+  if (values.hostname === "") throw new UsageError("--hostname must not be empty", "serve");
   const controller = new AbortController();
-  const hostname = values.hostname ?? SERVER_DEFAULTS.hostname;
-  const port = optional("port", 0, 65535) ?? SERVER_DEFAULTS.port;
-  const server = listening(hostname, port, http, () =>
-    serve({
-      hostname,
-      port,
-      strategy: strategy("serve", values.strategy, "random"),
-      seed: seed("serve", values.seed),
-      maxLineBytes: optional("max-line-bytes", 16, 1 << 20),
-      maxConnections: optional("max-connections", 1, 1_000_000),
-      idleTimeout: optional("idle-timeout", 1, 86_400, 1000),
-      grace: optional("grace", 0, 3_600, 1000),
-      fairness,
-      proxyProtocol: values["proxy-protocol"],
-      http,
-      logger,
-      signal: controller.signal,
-    }));
   let interrupts = 0;
   const onSignal = (signal: Deno.Signal) => () => {
     if (signal === "SIGINT" && ++interrupts > 1) {
@@ -137,12 +124,32 @@ export async function serveCommand(args: string[], io: Io): Promise<number> {
     logger.log("info", `Received ${signal}`);
     controller.abort();
   };
+  // Installed before the server announces itself: a signal right after "Listening on" is ours.
   const handlers = (["SIGINT", "SIGTERM"] as const).map((signal) => {
     const handler = onSignal(signal);
     Deno.addSignalListener(signal, handler);
     return () => Deno.removeSignalListener(signal, handler);
   });
   try {
+    const hostname = values.hostname ?? SERVER_DEFAULTS.hostname;
+    const port = optional("port", 0, 65535) ?? SERVER_DEFAULTS.port;
+    const server = listening(hostname, port, http, () =>
+      serve({
+        hostname,
+        port,
+        strategy: strategy("serve", values.strategy, "random"),
+        seed: seed("serve", values.seed),
+        maxLineBytes: optional("max-line-bytes", 16, 1 << 20),
+        maxConnections: optional("max-connections", 1, 1_000_000),
+        maxConnectionsPerIp: optional("max-connections-per-ip", 1, 1_000_000),
+        idleTimeout: optional("idle-timeout", 1, 86_400, 1000),
+        grace: optional("grace", 0, 3_600, 1000),
+        fairness,
+        proxyProtocol: values["proxy-protocol"],
+        http,
+        logger,
+        signal: controller.signal,
+      }));
     await server.finished;
   } finally {
     for (const remove of handlers) remove();

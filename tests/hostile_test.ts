@@ -17,6 +17,7 @@ import {
   readLines,
   readStreamUntil,
   readToEnd,
+  runCli,
   spawnCli,
   withTimeout,
   writeText,
@@ -544,4 +545,73 @@ Deno.test("serve() answers lines that start with a UTF-8 byte-order mark with ER
   using conn = await Deno.connect({ hostname: LOCAL, port: server.addr.port });
   await conn.write(input);
   assert.equal(await readLines(conn, 3), expected);
+});
+
+Deno.test("serve() refuses over --max-connections with a lingering close: a client that writes first still reads its ERROR", async () => {
+  const count = connectionCount();
+  await using server = serve({ port: 0, maxConnections: 1, onConnection: count.onConnection });
+  using held = await Deno.connect({ hostname: LOCAL, port: server.addr.port });
+  await count.until(1, "the first connection to be accepted");
+  for (let i = 0; i < 5; i++) {
+    using conn = await Deno.connect({ hostname: LOCAL, port: server.addr.port });
+    // The client talks before it reads, as play --connect does: unread input at a plain close
+    // would draw a reset that destroys the ERROR line.
+    await writeText(conn, "PARAMS 1 100\nNUMBER\n");
+    assert.equal(
+      await readToEndAndHangUp(conn),
+      "ERROR Server busy: 1 connection, try again later\n",
+    );
+  }
+  held.close();
+});
+
+Deno.test("serve() refuses one address over maxConnectionsPerIp with ERROR, and takes it again once one closes", async () => {
+  const count = connectionCount();
+  await using server = serve({
+    port: 0,
+    maxConnectionsPerIp: 2,
+    onConnection: count.onConnection,
+  });
+  using a = await Deno.connect({ hostname: LOCAL, port: server.addr.port });
+  const b = await Deno.connect({ hostname: LOCAL, port: server.addr.port });
+  await count.until(2, "two connections to be accepted");
+  {
+    using c = await Deno.connect({ hostname: LOCAL, port: server.addr.port });
+    assert.equal(
+      await readToEndAndHangUp(c),
+      "ERROR Too many connections from your address: 2, try again later\n",
+    );
+  }
+  b.close();
+  await count.untilClosed(1, "b to close");
+  using d = await Deno.connect({ hostname: LOCAL, port: server.addr.port });
+  await writeText(d, "PARAMS 3 3\nNUMBER\n");
+  assert.equal(await readLines(d, 1), "3\n");
+  await writeText(a, "PARAMS 4 4\nNUMBER\n");
+  assert.equal(await readLines(a, 1), "4\n");
+});
+
+Deno.test("serve() rejects a maxConnectionsPerIp below 1 before it listens", () => {
+  assert.throws(() => serve({ port: 0, maxConnectionsPerIp: 0 }), RangeError);
+});
+
+Deno.test("serve exits 0 on a SIGTERM sent right after 'Listening on'", async () => {
+  for (let i = 0; i < 3; i++) {
+    const { child, stderr } = await startServe([]);
+    try {
+      child.kill("SIGTERM");
+      const status = await withTimeout(child.status, 5_000, "the server to exit");
+      assert.equal(status.signal, null);
+      assert.equal(status.code, 0);
+    } finally {
+      await stderr.cancel();
+      await child.stdout.cancel();
+    }
+  }
+});
+
+Deno.test("serve --hostname '' is a usage error (exit 2)", async () => {
+  const { code, stderr } = await runCli(["serve", "--hostname", ""], { flags: ["--allow-net"] });
+  assert.equal(code, 2);
+  assert.match(stderr, /--hostname must not be empty/);
 });

@@ -410,7 +410,7 @@ Deno.test("/ws connections count against maxConnections together with TCP ones",
     await writeText(conn, "PARAMS 1 1\nNUMBER\n");
     await readLines(conn, 1);
     await using refused = await open(server.ws);
-    assert.deepEqual(await refused.end(), ["ERROR Server busy: 1 connections, try again later"]);
+    assert.deepEqual(await refused.end(), ["ERROR Server busy: 1 connection, try again later"]);
   }
   await server.idle();
   await using peer = await open(server.ws);
@@ -420,7 +420,7 @@ Deno.test("/ws connections count against maxConnections together with TCP ones",
   using conn = await Deno.connect({ port: server.addr.port });
   assert.equal(
     await readToEnd(conn),
-    "ERROR Server busy: 1 connections, try again later\n",
+    "ERROR Server busy: 1 connection, try again later\n",
   );
   assert.equal(server.metrics.connectionsRefused.get({ transport: "websocket" }), 1);
   assert.equal(server.metrics.connectionsRefused.get({ transport: "tcp" }), 1);
