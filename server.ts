@@ -285,6 +285,18 @@ function seedOf(options: SessionServeOptions): number {
 }
 
 /**
+ * Where a connection is in its life: `reading` (waiting for or handling
+ * input) and `writing` (a reply write in flight) serve lines, and `draining`
+ * says the server shuts down (end once no game runs); `lingering` only
+ * discards input until EOF or the timer; `closed` is the end.
+ */
+type Phase =
+  | { readonly type: "reading"; readonly draining: boolean }
+  | { readonly type: "writing"; readonly draining: boolean }
+  | { readonly type: "lingering"; readonly timer: ReturnType<typeof setTimeout> }
+  | { readonly type: "closed" };
+
+/**
  * One connection's I/O loop. It reads into a small reused buffer (grown only
  * when reads fill it), hands the bytes to the sans-I/O core, and writes all
  * replies of one read in one write; it does not read again until that write
@@ -305,15 +317,9 @@ class Connection {
   readonly #gate: Gate | undefined;
   readonly #encoder = new TextEncoder();
   #out = new Uint8Array(0);
-  #writing = false;
-  /** Set once the server is ending the connection: input is only discarded. */
-  #ending = false;
-  #closed = false;
-  #lingerTimer: ReturnType<typeof setTimeout> | undefined;
+  #phase: Phase = { type: "reading", draining: false };
   /** The last time (server clock) a line was completed. */
   lastActive: number;
-  /** Set while the server drains: end once no game is running. */
-  draining = false;
   /** The peer. */
   readonly peer: ClientAddress;
   /** The client: the peer, or after a PROXY header the address it gives. */
@@ -368,7 +374,20 @@ class Connection {
 
   /** Whether the server is ending (or has closed) this connection: it is logged once. */
   get ending(): boolean {
-    return this.#ending || this.#closed;
+    return this.#ending;
+  }
+
+  /** Whether input is only discarded from now on (lingering or closed). */
+  get #ending(): boolean {
+    return this.#phase.type === "lingering" || this.#phase.type === "closed";
+  }
+
+  /** The server drains: end this connection once no game is running. */
+  drain(): void {
+    const phase = this.#phase;
+    if (phase.type === "reading" || phase.type === "writing") {
+      this.#phase = { type: phase.type, draining: true };
+    }
   }
 
   /** Runs until the peer leaves, an I/O error, or the end of a linger. Never rejects. */
@@ -418,7 +437,7 @@ class Connection {
         if (turn.close !== undefined) {
           this.#logger.log("warn", `${CLOSE_MESSAGES[turn.close]}, closing`, { conn: this.id });
           await this.#end();
-        } else if (this.draining && !core.inGame) {
+        } else if (this.#draining && !core.inGame) {
           await this.#write(formatReply({ type: "error", message: SHUTTING_DOWN }));
           await this.#end();
         } else if (n === buffer.length && buffer.length < MAX_READ_BUFFER) {
@@ -429,7 +448,7 @@ class Connection {
         }
       }
     } catch (error) {
-      if (!this.#ending && !this.#closed) {
+      if (!this.#ending) {
         this.#logger.log("debug", "Connection failed", {
           conn: this.id,
           error: describeError(error),
@@ -500,22 +519,37 @@ class Connection {
    * Idempotent.
    */
   kick(message: string): void {
-    if (this.#ending || this.#closed) return;
-    if (this.#writing) {
-      this.close();
-      return;
+    const phase = this.#phase;
+    switch (phase.type) {
+      case "lingering":
+      case "closed":
+        return;
+      case "writing":
+        this.close();
+        return;
+      case "reading":
+        // The loop is waiting in read(): from now on it only discards what it reads.
+        this.#linger();
+        this.#write(formatReply({ type: "error", message }))
+          .then(() => this.#transport.closeWrite())
+          .catch(() => this.close());
+        return;
+      default: {
+        const unknown: never = phase;
+        throw new RangeError(`Unknown phase ${excerpt(JSON.stringify(unknown))}`);
+      }
     }
-    // The loop is waiting in read(): from now on it only discards what it reads.
-    this.#linger();
-    this.#write(formatReply({ type: "error", message }))
-      .then(() => this.#transport.closeWrite())
-      .catch(() => this.close());
+  }
+
+  get #draining(): boolean {
+    const phase = this.#phase;
+    return (phase.type === "reading" || phase.type === "writing") && phase.draining;
   }
 
   /** Stops replying; the loop discards input until EOF or the deadline. */
   #linger(): void {
-    this.#ending = true;
-    this.#lingerTimer = setTimeout(() => this.close(), LINGER_MS);
+    if (this.#ending) return;
+    this.#phase = { type: "lingering", timer: setTimeout(() => this.close(), LINGER_MS) };
   }
 
   /** Half-closes after the last reply and lingers. */
@@ -525,10 +559,10 @@ class Connection {
   }
 
   close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#ending = true;
-    clearTimeout(this.#lingerTimer);
+    const phase = this.#phase;
+    if (phase.type === "closed") return;
+    if (phase.type === "lingering") clearTimeout(phase.timer);
+    this.#phase = { type: "closed" };
     try {
       this.#transport.close();
     } catch {
@@ -547,14 +581,17 @@ class Connection {
     const out = text.length <= this.#out.length ? this.#out : new Uint8Array(text.length);
     const { written } = this.#encoder.encodeInto(text, out);
     this.#counts?.sent(text, written);
-    this.#writing = true;
+    // Only a serving connection changes phase; a lingering one writes its last line as it is.
+    const before = this.#phase;
+    if (before.type === "reading") this.#phase = { type: "writing", draining: before.draining };
     try {
       let offset = 0;
       while (offset < written) {
         offset += await this.#transport.write(out.subarray(offset, written));
       }
     } finally {
-      this.#writing = false;
+      const after = this.#phase;
+      if (after.type === "writing") this.#phase = { type: "reading", draining: after.draining };
     }
   }
 }
@@ -930,7 +967,7 @@ export function serve(options: ServeOptions = {}): GuessServer {
     });
     listener.close();
     for (const connection of connections) {
-      if (connection.inGame) connection.draining = true;
+      if (connection.inGame) connection.drain();
       else connection.kick(SHUTTING_DOWN);
     }
     if (connections.size > 0) {
