@@ -424,6 +424,7 @@ class Connection {
         let turn = core.feed(input);
         for (;;) {
           if (turn.lines > 0) this.lastActive = clock();
+          if (this.#logger.verbose) this.#logErrors(turn.output);
           await this.#write(turn.output);
           // Everyone ready is served before this connection goes on (gate.ts).
           if (this.#gate !== undefined) await this.#gate.pass();
@@ -539,6 +540,20 @@ class Connection {
         throw new RangeError(`Unknown phase ${excerpt(JSON.stringify(unknown))}`);
       }
     }
+  }
+
+  /** With --verbose: the client's protocol errors (our replies, their excerpts escaped). */
+  #logErrors(output: string): void {
+    let at = output.indexOf("ERROR ");
+    if (at < 0) return;
+    let count = 0;
+    const first = output.slice(at + 6, output.indexOf("\n", at));
+    for (; at >= 0; at = output.indexOf("ERROR ", at + 6)) count++;
+    this.#logger.log("debug", "Protocol error", {
+      conn: this.id,
+      reply: excerpt(first, 120),
+      ...(count > 1 ? { count } : {}),
+    });
   }
 
   get #draining(): boolean {
@@ -658,7 +673,13 @@ function logGameEvent(logger: Logger, conn: number, event: GameEvent): void {
       logger.log("debug", `Server: ${event.guess} is ${event.decision}`, { conn });
       return;
     case "end":
-      logger.log("debug", `Game ended after ${event.guesses} guesses`, { conn });
+      logger.log(
+        "debug",
+        `Game ended after ${event.guesses} guess${event.guesses === 1 ? "" : "es"}`,
+        {
+          conn,
+        },
+      );
       return;
     default: {
       const unknown: never = event;
@@ -667,11 +688,14 @@ function logGameEvent(logger: Logger, conn: number, event: GameEvent): void {
   }
 }
 
+/** `host:port`, with an IPv6 host in brackets (`[::1]:4321`). */
 function addressOf(addr: Deno.Addr | ClientAddress): string {
-  if (!("transport" in addr)) return `${addr.hostname}:${addr.port}`;
-  return addr.transport === "tcp" || addr.transport === "udp"
-    ? `${addr.hostname}:${addr.port}`
-    : addr.transport;
+  if ("transport" in addr && addr.transport !== "tcp" && addr.transport !== "udp") {
+    return addr.transport;
+  }
+  const { hostname, port } = addr as ClientAddress;
+  const host = hostname.includes(":") && !hostname.startsWith("[") ? `[${hostname}]` : hostname;
+  return `${host}:${port}`;
 }
 
 /** `host:port` (as the HTTP side gives it) back into its parts; `unknown` has port 0. */
@@ -963,7 +987,7 @@ export function serve(options: ServeOptions = {}): GuessServer {
     clearInterval(sweeper);
     logger.log("info", "Shutting down", {
       connections: connections.size,
-      grace_ms: settings.grace,
+      grace_s: settings.grace / 1000,
     });
     listener.close();
     for (const connection of connections) {

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { type GameEvent, judge, ServerConnection } from "../protocol.ts";
 import { serve, serveStreams } from "../server.ts";
 import { Rng } from "../strategy.ts";
+import { createLogger } from "../log.ts";
 import {
   decode,
   encode,
@@ -398,4 +399,34 @@ Deno.test("serve() rejects bad options before it listens, leaking nothing", () =
     // The resource sanitizer fails this test if a listener was left open.
     assert.throws(() => serve({ port: 0, ...options }), { name: "RangeError", message });
   }
+});
+
+Deno.test("serveStreams() with a verbose logger logs the client's protocol errors escaped, and 'after 1 guess'", async () => {
+  const lines: string[] = [];
+  const logger = createLogger({ verbose: true, write: (line) => lines.push(line) });
+  const input = ReadableStream.from([encode("HELLO\x1b[2J\nPARAMS 4 4\nNUMBER\nPARAMS 0 -1\n")]);
+  await serveStreams(input, new WritableStream(), { logger });
+  const error = lines.find((line) => line.startsWith("Protocol error"));
+  assert.ok(error, lines.join("\n"));
+  assert.ok(!error.includes("\x1b"), error);
+  assert.match(error, /Unknown command/);
+  assert.ok(lines.includes("Game ended after 1 guess conn=0"), lines.join("\n"));
+});
+
+Deno.test("serve() logs an IPv6 address in brackets", async () => {
+  const lines: string[] = [];
+  let server;
+  try {
+    server = serve({
+      hostname: "::1",
+      port: 0,
+      logger: createLogger({ write: (line) => lines.push(line) }),
+    });
+  } catch (error) {
+    // No IPv6 loopback on this machine: nothing to check.
+    if (error instanceof Deno.errors.AddrNotAvailable) return;
+    throw error;
+  }
+  await server.shutdown();
+  assert.match(lines[0], /^Listening on \[::1\]:\d+$/);
 });
