@@ -410,7 +410,7 @@ Deno.test("serve({ proxyProtocol }) reads a v1 IPv6 header that arrives in piece
   await writeText(conn, concat(header.subarray(30), encode("PARAMS 7 7\n")));
   await writeText(conn, "NUMBER\n");
   assert.equal(await readLines(conn, 1), "7\n");
-  assert.equal((await event((e) => e.type === "open")).remote, "2001:db8::7:40000");
+  assert.equal((await event((e) => e.type === "open")).remote, "[2001:db8::7]:40000");
 });
 
 Deno.test("serve({ proxyProtocol }) keeps the TCP peer's address for a v2 LOCAL health check", async () => {
