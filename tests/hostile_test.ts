@@ -615,3 +615,29 @@ Deno.test("serve --hostname '' is a usage error (exit 2)", async () => {
   assert.equal(code, 2);
   assert.match(stderr, /--hostname must not be empty/);
 });
+
+Deno.test("serve({ proxyProtocol }) counts the per-address limit by the PROXY header's address; the default is a tenth of maxConnections", async () => {
+  const count = connectionCount();
+  await using server = serve({
+    port: 0,
+    maxConnections: 10,
+    proxyProtocol: true,
+    onConnection: count.onConnection,
+  });
+  const header = (port: number) => `PROXY TCP4 192.0.2.1 127.0.0.1 ${port} 4321\r\n`;
+  using a = await Deno.connect({ hostname: LOCAL, port: server.addr.port });
+  await writeText(a, `${header(5000)}PARAMS 8 8\nNUMBER\n`);
+  assert.equal(await readLines(a, 1), "8\n");
+  {
+    using b = await Deno.connect({ hostname: LOCAL, port: server.addr.port });
+    await writeText(b, `${header(5001)}PARAMS 8 8\nNUMBER\n`);
+    assert.equal(
+      await readToEndAndHangUp(b),
+      "ERROR Too many connections from your address: 1, try again later\n",
+    );
+  }
+  // Another client address behind the same balancer is served.
+  using c = await Deno.connect({ hostname: LOCAL, port: server.addr.port });
+  await writeText(c, "PROXY TCP4 192.0.2.2 127.0.0.1 5002 4321\r\nPARAMS 9 9\nNUMBER\n");
+  assert.equal(await readLines(c, 1), "9\n");
+});
