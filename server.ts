@@ -11,6 +11,7 @@ import { MAX_LINE_BYTES } from "./framing.ts";
 import { type HttpOptions, type HttpSide, startHttp, type WebSocketGame } from "./http.ts";
 import { Gate } from "./gate.ts";
 import { describeError, type Fields, type Level, type Logger, silentLogger } from "./log.ts";
+import { closeQuietly, writeAll } from "./net.ts";
 import {
   type CloseReason,
   excerpt,
@@ -1101,21 +1102,6 @@ function clientAddress(connection: Connection): string {
 
 function isLoopback(address: string): boolean {
   return address.startsWith("127.") || address === "::1" || address.startsWith("::ffff:127.");
-}
-
-/** Writes all of `bytes` (a write may take only part of them). */
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  let offset = 0;
-  while (offset < bytes.length) offset += await conn.write(bytes.subarray(offset));
-}
-
-/** Closes a connection that may already be closed. */
-function closeQuietly(conn: Deno.Conn): void {
-  try {
-    conn.close();
-  } catch {
-    // Already closed.
-  }
 }
 
 /**

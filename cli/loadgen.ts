@@ -18,6 +18,7 @@ import { checkGuess } from "../client.ts";
 import { decodeLine, MAX_LINE_BYTES } from "../framing.ts";
 import { Gate } from "../gate.ts";
 import { describeError } from "../log.ts";
+import { closeQuietly, writeAll } from "../net.ts";
 import { type Decision, DECISIONS, judge, parseReply, ProtocolError } from "../protocol.ts";
 
 /**
@@ -415,11 +416,6 @@ function script(range: number, depth: number): Script {
   };
 }
 
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  let offset = 0;
-  while (offset < bytes.length) offset += await conn.write(bytes.subarray(offset));
-}
-
 /** Waits for one reply and checks it is a number in 1..range. */
 async function reply(reader: ReplyReader, range: number): Promise<number> {
   let value = reader.number(range);
@@ -779,13 +775,5 @@ function randomIn(range: number): number {
 function checkInteger(name: string, value: number, min: number, max: number): void {
   if (!Number.isSafeInteger(value) || value < min || value > max) {
     throw new RangeError(`Option ${name} must be an integer from ${min} to ${max}, got ${value}`);
-  }
-}
-
-function closeQuietly(conn: Deno.Conn): void {
-  try {
-    conn.close();
-  } catch {
-    // Already closed.
   }
 }

@@ -10,6 +10,7 @@
 import assert from "node:assert/strict";
 import { type Decision, judge, type Session } from "../protocol.ts";
 import { main } from "../main.ts";
+import { writeAll } from "../net.ts";
 
 /** The CLI entry point, as a path for `deno run`. */
 export const MAIN_PATH: string = new URL("../main.ts", import.meta.url).pathname;
@@ -162,9 +163,7 @@ export async function writeText(
   conn: { write(bytes: Uint8Array): Promise<number> },
   text: string | Uint8Array,
 ): Promise<void> {
-  const bytes = typeof text === "string" ? encode(text) : text;
-  let offset = 0;
-  while (offset < bytes.length) offset += await conn.write(bytes.subarray(offset));
+  await writeAll(conn, typeof text === "string" ? encode(text) : text);
 }
 
 /** A read that outlived its call's deadline, per reader: the next call takes it over. */

@@ -1,0 +1,53 @@
+/**
+ * Two small socket helpers shared by the server, the load generator and the
+ * tests: write all of a buffer, close without caring whether it is closed.
+ *
+ * @module
+ */
+
+/**
+ * Writes all of `bytes`: a socket write may take only part of them.
+ *
+ * @param conn Anything with a `write` like `Deno.Conn`'s.
+ * @param bytes The bytes.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { writeAll } from "./net.ts";
+ * const taken: number[] = [];
+ * // A sink that takes at most 2 bytes per write.
+ * const sink = {
+ *   write: (b: Uint8Array) => Promise.resolve(taken.push(...b.subarray(0, 2)) && Math.min(2, b.length)),
+ * };
+ * await writeAll(sink, new Uint8Array([1, 2, 3, 4, 5]));
+ * assert.deepEqual(taken, [1, 2, 3, 4, 5]);
+ * ```
+ */
+export async function writeAll(
+  conn: { write(bytes: Uint8Array): Promise<number> },
+  bytes: Uint8Array,
+): Promise<void> {
+  let offset = 0;
+  while (offset < bytes.length) offset += await conn.write(bytes.subarray(offset));
+}
+
+/**
+ * Closes a connection that may already be closed (by the peer, the runtime or a timer).
+ *
+ * @param conn Anything with a `close` like `Deno.Conn`'s.
+ *
+ * @example
+ * ```ts
+ * import { closeQuietly } from "./net.ts";
+ * const conn = { close: () => { throw new Error("Bad resource ID"); } };
+ * closeQuietly(conn); // does not throw
+ * ```
+ */
+export function closeQuietly(conn: { close(): void }): void {
+  try {
+    conn.close();
+  } catch {
+    // Already closed.
+  }
+}
