@@ -19,6 +19,7 @@
 // LineSplitter, mix, SHUFFLE_LIMIT, ShuffleStrategy, describeError, securityHeaders,
 // parseGameQuery, checkOrigin and escapeLabelValue stay internal.
 export {
+  type CloseReason,
   type Command,
   type Decision,
   DECISIONS,
@@ -36,6 +37,7 @@ export {
   ServerError,
   Session,
   type SessionOptions,
+  type Turn,
 } from "./protocol.ts";
 export { InvalidUtf8Error, LineStream, LineTooLongError, MAX_LINE_BYTES } from "./framing.ts";
 export { Rng, type Strategy, StrategyError } from "./strategy.ts";
