@@ -8,6 +8,7 @@
 
 import { decodeLine, LineSplitter, MAX_LINE_BYTES } from "./framing.ts";
 import { errorMessage } from "./log.ts";
+import { closeQuietly, writeAll } from "./net.ts";
 import {
   type Command,
   type Decision,
@@ -661,18 +662,9 @@ export async function connect(options: ConnectOptions = {}): Promise<Client> {
     },
   });
   const writable = new WritableStream<Uint8Array>({
-    async write(bytes) {
-      let offset = 0;
-      while (offset < bytes.length) offset += await conn.write(bytes.subarray(offset));
-    },
+    write: (bytes) => writeAll(conn, bytes),
   });
-  return new Client(readable, writable, options, () => {
-    try {
-      conn.close();
-    } catch {
-      // Already closed.
-    }
-  });
+  return new Client(readable, writable, options, () => closeQuietly(conn));
 }
 
 /** Bytes per read: a game's replies are a few bytes each. */

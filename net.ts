@@ -1,6 +1,8 @@
 /**
- * Two small socket helpers shared by the server, the load generator and the
- * tests: write all of a buffer, close without caring whether it is closed.
+ * Small helpers of the I/O side, one copy each, shared by the server, the
+ * client, the CLI, the load generator and the tests: write all of a buffer,
+ * close without caring whether it is closed, and the one source of a random
+ * seed (the sans-I/O core takes its seed or `Rng` from the caller).
  *
  * @module
  */
@@ -50,4 +52,22 @@ export function closeQuietly(conn: { close(): void }): void {
   } catch {
     // Already closed.
   }
+}
+
+/**
+ * A fresh random seed from the platform's entropy, for when the user gives
+ * none. The one place outside tests that reads entropy.
+ *
+ * @returns An unsigned 32-bit integer.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { randomSeed } from "./net.ts";
+ * const seed = randomSeed();
+ * assert.ok(Number.isInteger(seed) && seed >= 0 && seed < 2 ** 32);
+ * ```
+ */
+export function randomSeed(): number {
+  return crypto.getRandomValues(new Uint32Array(1))[0];
 }

@@ -11,7 +11,7 @@ import { MAX_LINE_BYTES } from "./framing.ts";
 import { type HttpOptions, type HttpSide, startHttp, type WebSocketGame } from "./http.ts";
 import { Gate } from "./gate.ts";
 import { describeError, type Fields, type Level, type Logger, silentLogger } from "./log.ts";
-import { closeQuietly, writeAll } from "./net.ts";
+import { closeQuietly, randomSeed, writeAll } from "./net.ts";
 import {
   type CloseReason,
   excerpt,
@@ -282,7 +282,7 @@ function nextTurn(): Promise<void> {
 }
 
 function seedOf(options: SessionServeOptions): number {
-  return options.seed ?? crypto.getRandomValues(new Uint32Array(1))[0];
+  return options.seed ?? randomSeed();
 }
 
 /**

@@ -20,6 +20,7 @@ import {
 import { DEMO_GAMES, type GameSpec, openInProcess, openRemote, playDemo } from "./demo.ts";
 import { playGuess, playHuman } from "./human.ts";
 import { formatSummary, playGames, randomInteger, summarize, summaryJson } from "./stats.ts";
+import { randomSeed } from "../net.ts";
 import { Rng } from "../strategy.ts";
 import { STRATEGIES } from "../strategies.ts";
 
@@ -172,7 +173,7 @@ export async function playCommand(args: string[], io: Io): Promise<number> {
   const rounds = values.games === undefined
     ? 0
     : integer("play", "games", values.games, 1, 1_000_000);
-  const gamesSeed = options.seed ?? crypto.getRandomValues(new Uint32Array(1))[0];
+  const gamesSeed = options.seed ?? randomSeed();
 
   if (mode === "--guess") {
     const secret = randomInteger(new Rng(gamesSeed).fork(), lower, upper);
