@@ -170,16 +170,46 @@ export function openFileLimit(text?: string): number | undefined {
   return match && match[1] !== "unlimited" ? Number(match[1]) : undefined;
 }
 
+/**
+ * How many more files this process can open, up to `wanted`: it opens
+ * `/dev/null` until it has `wanted` or the kernel says EMFILE, then closes
+ * them all. Used where `/proc/self/limits` cannot be read (Deno 2.9 needs
+ * `--allow-all` for it); `undefined` without read permission for `/dev/null`.
+ */
+function probeFreeFiles(wanted: number): number | undefined {
+  if (Deno.permissions.querySync({ name: "read", path: "/dev/null" }).state !== "granted") {
+    return undefined;
+  }
+  const files: Deno.FsFile[] = [];
+  try {
+    while (files.length < wanted) files.push(Deno.openSync("/dev/null"));
+  } catch {
+    // Out of descriptors (or /dev/null missing): what we got is the answer.
+  } finally {
+    for (const file of files) file.close();
+  }
+  return files.length;
+}
+
 /** Fails before the run when --connections cannot fit under the open-file limit. */
 function checkFileLimit(connections: number, inProcess: boolean): void {
-  const limit = openFileLimit();
   // In a worker our server holds the other end of each connection, in this same process.
   const needed = connections * (inProcess ? 2 : 1) + SPARE_FILES;
-  if (limit === undefined || needed <= limit) return;
+  const limit = openFileLimit();
+  const raise = `raise it (ulimit -n ${needed}, up to the hard limit in ulimit -Hn)` +
+    " or lower --connections";
+  if (limit !== undefined) {
+    if (needed <= limit) return;
+    throw new Error(
+      `--connections ${connections} needs about ${needed} open files, over this process's limit` +
+        ` of ${limit}: ${raise}`,
+    );
+  }
+  const free = probeFreeFiles(needed);
+  if (free === undefined || free >= needed) return;
   throw new Error(
-    `--connections ${connections} needs about ${needed} open files, over this process's limit` +
-      ` of ${limit}: raise it (ulimit -n ${needed}, up to the hard limit in ulimit -Hn)` +
-      " or lower --connections",
+    `--connections ${connections} needs about ${needed} open files, but this process can open` +
+      ` only ${free} more: ${raise}`,
   );
 }
 

@@ -306,6 +306,22 @@ Deno.test("bench checks --connections against the open-file limit before startin
   assert.equal(code, 1);
 });
 
+Deno.test("bench with --allow-read only finds the open-file limit by probing and says how to raise it", async () => {
+  // Without --allow-all, /proc/self/limits is closed to us: bench probes with /dev/null.
+  const command =
+    `ulimit -n 256 && exec "$0" run --allow-net --allow-read "$1" bench --connections 200 --duration 1`;
+  const { code, stdout, stderr } = await new Deno.Command("sh", {
+    args: ["-c", command, Deno.execPath(), MAIN_PATH],
+    env: { NO_COLOR: "1" },
+  }).output();
+  assert.equal(new TextDecoder().decode(stdout), "");
+  assert.match(
+    new TextDecoder().decode(stderr),
+    /^guess: --connections 200 needs about 464 open files, but this process can open only \d+ more: raise it \(ulimit -n 464, up to the hard limit in ulimit -Hn\) or lower --connections\n$/,
+  );
+  assert.equal(code, 1);
+});
+
 Deno.test("openFileLimit() reads the soft limit, undefined when unlimited", () => {
   const text = "Limit  Soft Limit  Hard Limit  Units\nMax open files  1024  4096  files\n";
   assert.equal(openFileLimit(text), 1024);
