@@ -44,6 +44,12 @@ export type Fields = Record<string, string | number | boolean | undefined>;
 export interface Logger {
   /** Whether `debug` lines are written (per-game detail). */
   readonly verbose: boolean;
+  /**
+   * How lines are written; a caller may add machine-readable fields (such as
+   * a host and port) only where they are not already in the message's text.
+   * @default {"text"}
+   */
+  readonly format?: LogFormat;
   /** Logs a line at a level. */
   log(level: Level, message: string, fields?: Fields): void;
 }
@@ -59,7 +65,8 @@ export interface Logger {
  */
 export interface LoggerOptions {
   /**
-   * `text`: the message, then ` key=value` per field; `json`: one object per line.
+   * `text`: the time (ISO 8601), the message, then ` key=value` per field;
+   * `json`: one object per line.
    * @default {"text"}
    */
   format?: LogFormat;
@@ -133,15 +140,16 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const write = options.write ?? stderrLine;
   return {
     verbose,
+    format,
     log(level, message, fields = {}) {
       if (level === "debug" && !verbose) return;
       if (format === "json") {
         write(JSON.stringify({ time: new Date().toISOString(), level, msg: message, ...fields }));
         return;
       }
-      let line = level === "warn" || level === "error"
-        ? `${level.toUpperCase()} ${message}`
-        : message;
+      // An ISO time first, as in the JSON form; warnings and errors say their level.
+      let line = new Date().toISOString() + " " +
+        (level === "warn" || level === "error" ? `${level.toUpperCase()} ${message}` : message);
       for (const [key, value] of Object.entries(fields)) {
         if (value === undefined) continue;
         const text = String(value);

@@ -1008,7 +1008,13 @@ export function serve(options: ServeOptions = {}): GuessServer {
   options.signal?.addEventListener("abort", onAbort, { once: true });
   if (options.signal?.aborted) shutdown();
   if (options.onListen) options.onListen(addr);
-  else logger.log("info", `Listening on ${addressOf(addr)}`);
+  else {
+    logger.log(
+      "info",
+      `Listening on ${addressOf(addr)}`,
+      logger.format === "json" ? { host: addr.hostname, port: addr.port } : {},
+    );
+  }
   if (httpSide && !http?.onListen) logger.log("info", `HTTP on ${addressOf(httpSide.addr)}`);
 
   return {

@@ -5,8 +5,7 @@
  */
 
 import { checkOrigin, HTTP_DEFAULTS, type HttpOptions } from "../http.ts";
-import { createLogger, LOG_FORMATS, type LogFormat } from "../log.ts";
-import { errorMessage } from "../log.ts";
+import { createLogger, errorMessage, LOG_FORMATS, type LogFormat } from "../log.ts";
 import { serve, SERVER_DEFAULTS } from "../server.ts";
 import { STRATEGIES } from "../strategies.ts";
 import { integer, type Io, onOff, parse, seed, strategy, UsageError } from "./args.ts";
@@ -151,6 +150,11 @@ export async function serveCommand(args: string[], io: Io): Promise<number> {
         signal: controller.signal,
       }));
     await server.finished;
+  } catch (error) {
+    // With --log-format json every line on stderr is JSON, the fatal one too.
+    if (format !== "json" || error instanceof UsageError) throw error;
+    logger.log("error", errorMessage(error), { fatal: true });
+    return 1;
   } finally {
     for (const remove of handlers) remove();
   }

@@ -33,3 +33,21 @@ Deno.test("serve --http on a busy port names the HTTP address and --http", async
     "pick another --http, or --http 0 for any free one",
   ]);
 });
+
+Deno.test("serve --log-format json reports a fatal start-up error as one JSON line, exit 1", async () => {
+  using taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const err: string[] = [];
+  const status = await main(
+    ["serve", "--port", String(taken.addr.port), "--log-format", "json"],
+    { out: () => {}, err: (line) => err.push(line) },
+  );
+  assert.equal(status, 1);
+  assert.equal(err.length, 1, err.join("\n"));
+  const line = JSON.parse(err[0]);
+  assert.equal(line.level, "error");
+  assert.equal(line.fatal, true);
+  assert.match(
+    line.msg,
+    new RegExp(`^Cannot listen on 127\\.0\\.0\\.1:${taken.addr.port}: address already in use`),
+  );
+});

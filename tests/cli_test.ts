@@ -188,7 +188,8 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
     const stdout = new Response(child.stdout).text();
     try {
       const listening = await readStreamUntil(stderr, (text) => /Listening on \S+\n/.test(text));
-      const match = /^Listening on 127\.0\.0\.1:(\d+)$/m.exec(listening);
+      // Each text line starts with an ISO 8601 time.
+      const match = /^\d{4}-\d\d-\d\dT[\d:.]+Z Listening on 127\.0\.0\.1:(\d+)$/m.exec(listening);
       assert.ok(match, `no Listening line in ${JSON.stringify(listening)}`);
       const port = Number(match[1]);
       assert.notEqual(port, 0);
@@ -203,7 +204,7 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
       const rest = await readStreamUntil(stderr, () => false);
       assert.equal(status.code, 0);
       assert.equal(status.signal, null);
-      assert.match(listening + rest, /^Server: 4 is Correct\b/m, "--verbose logs the seed's line");
+      assert.match(listening + rest, /Z Server: 4 is Correct\b/, "--verbose logs the seed's line");
       assert.match(rest, new RegExp(`Received ${signal}`));
       assert.equal(await stdout, "");
     } finally {

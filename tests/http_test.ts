@@ -529,7 +529,7 @@ Deno.test("serve --http 127.0.0.1:0 serves the page from another directory with 
     const stderr = child.stderr.getReader();
     try {
       const log = await readStreamUntil(stderr, (text) => /HTTP on \S+\n/.test(text), 10_000);
-      const port = Number(/^HTTP on 127\.0\.0\.1:(\d+)$/m.exec(log)![1]);
+      const port = Number(/^\S+Z HTTP on 127\.0\.0\.1:(\d+)$/m.exec(log)![1]);
       const page = await request(`http://127.0.0.1:${port}/`);
       assert.equal(page.status, 200);
       assert.match(page.body, /<title>Guess/);

@@ -406,11 +406,14 @@ Deno.test("serveStreams() with a verbose logger logs the client's protocol error
   const logger = createLogger({ verbose: true, write: (line) => lines.push(line) });
   const input = ReadableStream.from([encode("HELLO\x1b[2J\nPARAMS 4 4\nNUMBER\nPARAMS 0 -1\n")]);
   await serveStreams(input, new WritableStream(), { logger });
-  const error = lines.find((line) => line.startsWith("Protocol error"));
+  const error = lines.find((line) => / Protocol error/.test(line));
   assert.ok(error, lines.join("\n"));
   assert.ok(!error.includes("\x1b"), error);
   assert.match(error, /Unknown command/);
-  assert.ok(lines.includes("Game ended after 1 guess conn=0"), lines.join("\n"));
+  assert.ok(
+    lines.some((line) => line.endsWith("Z Game ended after 1 guess conn=0")),
+    lines.join("\n"),
+  );
 });
 
 Deno.test("serve() logs an IPv6 address in brackets", async () => {
@@ -428,5 +431,27 @@ Deno.test("serve() logs an IPv6 address in brackets", async () => {
     throw error;
   }
   await server.shutdown();
-  assert.match(lines[0], /^Listening on \[::1\]:\d+$/);
+  assert.match(lines[0], /^\S+Z Listening on \[::1\]:\d+$/);
+});
+
+Deno.test("serve() with a JSON logger gives the Listening line host and port fields", async () => {
+  const lines: string[] = [];
+  await using server = serve({
+    port: 0,
+    logger: createLogger({ format: "json", write: (line) => lines.push(line) }),
+  });
+  const listening = JSON.parse(lines[0]);
+  assert.equal(listening.msg, `Listening on 127.0.0.1:${server.addr.port}`);
+  assert.equal(listening.host, "127.0.0.1");
+  assert.equal(listening.port, server.addr.port);
+  assert.match(listening.time, /^\d{4}-\d\d-\d\dT[\d:.]+Z$/);
+});
+
+Deno.test("A text logger starts every line with an ISO 8601 time", () => {
+  const lines: string[] = [];
+  const logger = createLogger({ write: (line) => lines.push(line) });
+  logger.log("info", "Hello", { a: 1 });
+  logger.log("warn", "Careful");
+  assert.match(lines[0], /^\d{4}-\d\d-\d\dT[\d:.]+Z Hello a=1$/);
+  assert.match(lines[1], /^\d{4}-\d\d-\d\dT[\d:.]+Z WARN Careful$/);
 });
