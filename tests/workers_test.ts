@@ -104,10 +104,12 @@ Deno.test("serve({ workers: 2 }) spreads connections to both workers and a game 
   const placement = new Placement();
   const listening = Promise.withResolvers<void>();
   let listens = 0;
+  const events: string[] = [];
   await using server = serve({
     port: 0,
     workers: 2,
     onConnection: placement.onConnection,
+    onEvent: (event) => events.push(event.type),
     onListen: () => {
       listens++;
       listening.resolve();
@@ -129,6 +131,7 @@ Deno.test("serve({ workers: 2 }) spreads connections to both workers and a game 
   }
   await server.shutdown();
   assert.equal(listens, 1, "onListen is called once");
+  assert.ok(events.includes("start"), "game events cross the thread boundary");
   assert.equal(server.connections, 0);
 });
 
@@ -164,6 +167,38 @@ Deno.test("serve({ workers: 2 }) restarts a worker that crashed and keeps answer
       opened,
     );
     for (const conn of conns.values()) await playOneGame(conn);
+  } finally {
+    for (const conn of opened) conn.close();
+  }
+});
+
+Deno.test("serve({ workers: 2, maxConnections: 2 }) holds 2 connections in total, 1 per worker", async () => {
+  const listening = Promise.withResolvers<void>();
+  await using server = serve({
+    port: 0,
+    workers: 2,
+    maxConnections: 2,
+    onListen: () => listening.resolve(),
+  });
+  await withTimeout(listening.promise, 10_000, "both workers listening");
+  const opened: Deno.TcpConn[] = [];
+  let accepted = 0;
+  let refused = 0;
+  try {
+    for (let i = 0; i < MAX_TRIES && (accepted < 2 || refused < 1); i++) {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+      opened.push(conn);
+      await writeText(conn, "PARAMS 6 6\nNUMBER\n");
+      const reply = await readLines(conn, 1);
+      if (reply === "6\n") accepted++;
+      else {
+        assert.equal(reply, "ERROR Server busy: 1 connections, try again later\n");
+        refused++;
+      }
+      assert.ok(accepted <= 2, "never more than the total at once");
+    }
+    assert.equal(accepted, 2, "one connection on each worker");
+    assert.ok(refused >= 1);
   } finally {
     for (const conn of opened) conn.close();
   }
