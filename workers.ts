@@ -9,7 +9,10 @@
  *   `reusePort` (so a bad address or a port in use throws from `serve()` as
  *   with one loop, and `addr` is known at once), closes it, and every worker
  *   binds the port it got. Until `onListen` (called once, when every worker
- *   listens) a connect may be refused.
+ *   listens) a connect may be refused. Because every listener has
+ *   `SO_REUSEPORT`, a second process of the same user that also binds the
+ *   port with it (another `serve --workers`) shares the port silently instead
+ *   of failing with "address in use", as one loop's server would.
  * - Spreading: Linux spreads connections among `SO_REUSEPORT` listeners by
  *   a hash of the 4-tuple (measured 481/519 for two). Elsewhere Deno ignores
  *   `reusePort` and a second listener could not bind: `workers` above 1
