@@ -24,6 +24,7 @@ import { parseProxyHeader } from "./proxy.ts";
 import { isStrategyName, STRATEGIES, type StrategyName } from "./strategies.ts";
 import { Rng } from "./strategy.ts";
 import { ServerMetrics, type TransportName } from "./metrics.ts";
+import { serveWorkers } from "./workers.ts";
 
 /**
  * The defaults of {@linkcode serve}, also shown by `serve --help`.
@@ -166,6 +167,24 @@ export interface ServeOptions extends SessionServeOptions {
    * @default {false}
    */
   proxyProtocol?: boolean;
+  /**
+   * How many event loops serve the port: above 1, that many Web Workers each
+   * run a whole server with its own listener on the same port (`reusePort`,
+   * Linux only: elsewhere this throws a `RangeError`), its own event loop and
+   * its own gate. `maxConnections` is then a total, split as ceil(total / N)
+   * per worker, so with an uneven spread one worker may refuse while another
+   * has room. `logger`, `onEvent`, `onConnection` and `onListen` work by
+   * message passing; `http` is not supported with workers (`RangeError`).
+   * Needs the `net` unstable flag. See `workers.ts`.
+   * @default {1}
+   */
+  workers?: number;
+  /**
+   * Bind the listener with `SO_REUSEPORT`, so other listeners can share its
+   * port (what `workers` uses). Needs the `net` unstable flag.
+   * @default {false}
+   */
+  reusePort?: boolean;
 }
 
 /**
@@ -198,6 +217,8 @@ export interface ConnectionEvent {
    * `proxyProtocol` the one the PROXY header gives.
    */
   readonly remote?: string;
+  /** With `workers` above 1: which worker (1..N) has the connection. */
+  readonly worker?: number;
 }
 
 /**
@@ -726,6 +747,7 @@ function parseAddress(text: string): ClientAddress {
  * ```
  */
 export function serve(options: ServeOptions = {}): GuessServer {
+  if ((options.workers ?? 1) !== 1) return serveWorkers(options, SERVER_DEFAULTS);
   const settings = { ...SERVER_DEFAULTS, ...withoutUndefined(options) };
   const logger = options.logger ?? silentLogger;
   // Every option is checked before the listener opens, so a bad one leaks nothing.
@@ -760,6 +782,7 @@ export function serve(options: ServeOptions = {}): GuessServer {
     hostname: settings.hostname,
     port: settings.port,
     tcpBacklog: settings.tcpBacklog,
+    reusePort: options.reusePort,
   });
   const addr = listener.addr;
   let gate: Gate | undefined;

@@ -8,6 +8,7 @@ import { checkOrigin, HTTP_DEFAULTS, type HttpOptions } from "../http.ts";
 import { createLogger, errorMessage, LOG_FORMATS, type LogFormat } from "../log.ts";
 import { serve, SERVER_DEFAULTS } from "../server.ts";
 import { STRATEGIES } from "../strategies.ts";
+import { MAX_WORKERS } from "../workers.ts";
 import { integer, type Io, onOff, parse, seed, strategy, UsageError } from "./args.ts";
 
 /**
@@ -44,6 +45,9 @@ Options:
 })
   --fairness on|off     Serve every ready connection before any goes again (default on;
                         off only to measure what it costs)
+  --workers N|auto      Event loops (Web Workers, each its own listener on the port; Linux only
+                        above 1); auto = the number of cores. --max-connections is then a
+                        total, ceil(total/N) per worker (default 1, at most ${MAX_WORKERS})
   --proxy-protocol      Expect a PROXY protocol header (v1 or v2) first on every TCP connection,
                         as HAProxy's send-proxy-v2 sends it; log the client it names
   --log-format F        ${LOG_FORMATS.join(" or ")} (default text)
@@ -83,6 +87,7 @@ export async function serveCommand(args: string[], io: Io): Promise<number> {
     "idle-timeout": { type: "string" },
     grace: { type: "string" },
     fairness: { type: "string" },
+    workers: { type: "string" },
     "log-format": { type: "string" },
     "proxy-protocol": { type: "boolean" },
     verbose: { type: "boolean" },
@@ -96,6 +101,10 @@ export async function serveCommand(args: string[], io: Io): Promise<number> {
   }
   const http = httpOption(values.http, values["http-allow-origin"]);
   const fairness = onOff("serve", "fairness", values.fairness);
+  const workers = workersOption(values.workers);
+  if (workers > 1 && http !== undefined) {
+    throw new UsageError("--http is not supported with --workers above 1", "serve");
+  }
   const format = values["log-format"] ?? "text";
   if (!(LOG_FORMATS as readonly string[]).includes(format)) {
     throw new UsageError(
@@ -145,6 +154,7 @@ export async function serveCommand(args: string[], io: Io): Promise<number> {
         grace: optional("grace", 0, 3_600, 1000),
         fairness,
         proxyProtocol: values["proxy-protocol"],
+        workers,
         http,
         logger,
         signal: controller.signal,
@@ -159,6 +169,13 @@ export async function serveCommand(args: string[], io: Io): Promise<number> {
     for (const remove of handlers) remove();
   }
   return 0;
+}
+
+/** `--workers N|auto`: auto is the number of cores (at most {@linkcode MAX_WORKERS}). */
+function workersOption(text: string | undefined): number {
+  if (text === undefined) return 1;
+  if (text === "auto") return Math.max(1, Math.min(MAX_WORKERS, navigator.hardwareConcurrency));
+  return integer("serve", "workers", text, 1, MAX_WORKERS);
 }
 
 /** `--http [HOST:]PORT` and `--http-allow-origin`, as the `http` option of `serve()`. */

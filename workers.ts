@@ -1,0 +1,380 @@
+/**
+ * `serve({ workers: N })`: N Web Workers, each running a whole server
+ * (`worker_entry.ts`) with its own listener on the same port, its own event
+ * loop and its own fairness gate, as nginx runs one worker process per core.
+ * The main thread only starts, watches, restarts and drains them; workers
+ * share no state.
+ *
+ * - The port: the main thread binds the requested address once with
+ *   `reusePort` (so a bad address or a port in use throws from `serve()` as
+ *   with one loop, and `addr` is known at once), closes it, and every worker
+ *   binds the port it got. Until `onListen` (called once, when every worker
+ *   listens) a connect may be refused. Because every listener has
+ *   `SO_REUSEPORT`, a second process of the same user that also binds the
+ *   port with it (another `serve --workers`) shares the port silently instead
+ *   of failing with "address in use", as one loop's server would.
+ * - Spreading: Linux spreads connections among `SO_REUSEPORT` listeners by
+ *   a hash of the 4-tuple (measured 481/519 for two). Elsewhere Deno ignores
+ *   `reusePort` and a second listener could not bind: `workers` above 1
+ *   throws a `RangeError` off Linux.
+ * - `maxConnections` is a total: each worker gets ceil(total / N). The kernel
+ *   does not look at how busy a worker is, so with an uneven spread one
+ *   worker may refuse a connection while another still has room.
+ *   `maxConnectionsPerIp` is per worker (not split): a client can hold up to
+ *   N times it in all.
+ * - Across the thread boundary: `logger` gets every worker's records by
+ *   message, with a `worker` field (1..N); `onConnection` events carry
+ *   `worker`; `onEvent` gets game events by message (one per event: costly
+ *   under load); `connections` is the sum of the workers' last reports.
+ *   `metrics` is the main thread's own registry and stays empty (the
+ *   workers' are not merged); `http` is not supported (`RangeError`).
+ * - A worker that dies (an uncaught error, a failed start) is logged and
+ *   restarted after 100 ms, doubling up to 5 s while it keeps dying (reset
+ *   once a worker ran 10 s); its connections are lost, the others keep
+ *   serving. `shutdown()` drains every worker with the same grace.
+ *
+ * @module
+ */
+
+import { type Fields, type Level, silentLogger } from "./log.ts";
+import { ServerMetrics } from "./metrics.ts";
+import type { GameEvent } from "./protocol.ts";
+import type { ConnectionEvent, GuessServer, ServeOptions } from "./server.ts";
+
+/** The most workers one process may run. */
+export const MAX_WORKERS = 256;
+
+/** The first restart delay of a dead worker, in milliseconds. */
+const RESTART_FIRST_MS = 100;
+/** The longest restart delay, in milliseconds. */
+const RESTART_MAX_MS = 5_000;
+/** A worker that ran this long without dying resets its restart delay. */
+const RESTART_RESET_MS = 10_000;
+
+/**
+ * The options a worker gets: what can cross the thread boundary.
+ *
+ * @example
+ * ```ts
+ * import type { WorkerServeOptions } from "./workers.ts";
+ * const options: WorkerServeOptions = { hostname: "127.0.0.1", port: 4321, maxConnections: 500 };
+ * ```
+ */
+export type WorkerServeOptions = Pick<
+  ServeOptions,
+  | "hostname"
+  | "port"
+  | "strategy"
+  | "seed"
+  | "maxLineBytes"
+  | "maxConnections"
+  | "maxConnectionsPerIp"
+  | "idleTimeout"
+  | "grace"
+  | "tcpBacklog"
+  | "fairness"
+  | "proxyProtocol"
+>;
+
+/**
+ * What the main thread tells a worker. `crash` is a test hook: the worker
+ * throws an uncaught error, as a bug would.
+ *
+ * @example
+ * ```ts
+ * import type { WorkerRequest } from "./workers.ts";
+ * const request: WorkerRequest = { type: "shutdown" };
+ * ```
+ */
+export type WorkerRequest =
+  | {
+    readonly type: "start";
+    readonly worker: number;
+    readonly options: WorkerServeOptions;
+    readonly verbose: boolean;
+    readonly events: boolean;
+  }
+  | { readonly type: "shutdown" }
+  | { readonly type: "crash" };
+
+/**
+ * What a worker tells the main thread.
+ *
+ * @example
+ * ```ts
+ * import type { WorkerReply } from "./workers.ts";
+ * const reply: WorkerReply = { type: "listening", port: 4321 };
+ * ```
+ */
+export type WorkerReply =
+  | { readonly type: "listening"; readonly port: number }
+  | {
+    readonly type: "log";
+    readonly level: Level;
+    readonly message: string;
+    readonly fields: Fields;
+  }
+  | { readonly type: "connection"; readonly event: ConnectionEvent }
+  | { readonly type: "event"; readonly event: GameEvent }
+  | { readonly type: "failed"; readonly error: string }
+  | { readonly type: "finished" };
+
+/** One worker slot: the running Web Worker (if any) and what it reported. */
+interface Slot {
+  readonly index: number;
+  worker: Worker | undefined;
+  connections: number;
+  listened: boolean;
+  started: number;
+  delay: number;
+  restartTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Resolves once this slot is done for good (after shutdown). */
+  done: PromiseWithResolvers<void>;
+}
+
+/**
+ * Checks a `workers` value: an integer from 1 to {@linkcode MAX_WORKERS}.
+ *
+ * @param workers The value.
+ * @returns The value.
+ * @throws {RangeError} When it is not.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkWorkers } from "./workers.ts";
+ * assert.equal(checkWorkers(2), 2);
+ * assert.throws(() => checkWorkers(0), RangeError);
+ * ```
+ */
+export function checkWorkers(workers: number): number {
+  if (!Number.isSafeInteger(workers) || workers < 1 || workers > MAX_WORKERS) {
+    throw new RangeError(
+      `Option workers must be an integer from 1 to ${MAX_WORKERS}, got ${workers}`,
+    );
+  }
+  return workers;
+}
+
+const handles = new WeakMap<GuessServer, (worker: number) => void>();
+
+/**
+ * Test hook: makes worker `worker` (1..N) of a server started with `workers`
+ * throw an uncaught error, so that its restart can be tested.
+ *
+ * @param server A server from `serve({ workers })` with workers above 1.
+ * @param worker Which worker, 1..N.
+ * @throws {RangeError} When the server has no workers.
+ *
+ * @example
+ * ```ts ignore
+ * import { crashWorker } from "./workers.ts";
+ * crashWorker(server, 1);
+ * ```
+ */
+export function crashWorker(server: GuessServer, worker: number): void {
+  const crash = handles.get(server);
+  if (!crash) throw new RangeError("Not a server with workers");
+  crash(worker);
+}
+
+/**
+ * Runs a server on `options.workers` Web Workers; what `serve()` does when
+ * `workers` is above 1 (see the module doc for what differs).
+ *
+ * @param options The options of `serve()`.
+ * @param defaults The defaults of `serve()` (`SERVER_DEFAULTS`).
+ * @returns The running server, as one loop's.
+ * @throws {RangeError} On a bad `workers` value, with `http`, or off Linux.
+ *
+ * @example
+ * ```ts ignore
+ * import { serve } from "./server.ts";
+ * await using server = serve({ port: 0, workers: 2 });
+ * console.log(server.addr.port);
+ * ```
+ */
+export function serveWorkers(
+  options: ServeOptions,
+  defaults: { readonly hostname: string; readonly port: number; readonly maxConnections: number },
+): GuessServer {
+  const count = checkWorkers(options.workers ?? 1);
+  if (options.http !== undefined) {
+    throw new RangeError("Option http is not supported with workers");
+  }
+  if (Deno.build.os !== "linux") {
+    throw new RangeError(
+      `Option workers needs Linux: on ${Deno.build.os} reusePort does not spread connections`,
+    );
+  }
+  const total = options.maxConnections ?? defaults.maxConnections;
+  if (!Number.isSafeInteger(total) || total < 1) {
+    throw new RangeError(`Option maxConnections must be an integer of at least 1, got ${total}`);
+  }
+  const logger = options.logger ?? silentLogger;
+  // Learn the port (and fail here on a bad address) before any worker starts.
+  const probe = Deno.listen({
+    hostname: options.hostname ?? defaults.hostname,
+    port: options.port ?? defaults.port,
+    reusePort: true,
+  });
+  const addr = probe.addr;
+  probe.close();
+  const workerOptions: WorkerServeOptions = {
+    hostname: options.hostname,
+    port: addr.port,
+    strategy: options.strategy,
+    seed: options.seed,
+    maxLineBytes: options.maxLineBytes,
+    maxConnections: Math.ceil(total / count),
+    maxConnectionsPerIp: options.maxConnectionsPerIp,
+    idleTimeout: options.idleTimeout,
+    grace: options.grace,
+    tcpBacklog: options.tcpBacklog,
+    fairness: options.fairness,
+    proxyProtocol: options.proxyProtocol,
+  };
+  let stopping = false;
+  let announced = false;
+
+  const slots: Slot[] = Array.from({ length: count }, (_, i) => ({
+    index: i + 1,
+    worker: undefined,
+    connections: 0,
+    listened: false,
+    started: 0,
+    delay: RESTART_FIRST_MS,
+    restartTimer: undefined,
+    done: Promise.withResolvers<void>(),
+  }));
+
+  const checkListening = () => {
+    if (announced || !slots.every((slot) => slot.listened)) return;
+    announced = true;
+    if (options.onListen) options.onListen(addr);
+    else logger.log("info", `Listening on ${addr.hostname}:${addr.port}`, { workers: count });
+  };
+
+  const died = (slot: Slot, reason: string) => {
+    slot.worker?.terminate();
+    slot.worker = undefined;
+    slot.connections = 0;
+    if (stopping) {
+      slot.done.resolve();
+      return;
+    }
+    if (performance.now() - slot.started > RESTART_RESET_MS) slot.delay = RESTART_FIRST_MS;
+    logger.log("error", "Worker died, restarting", {
+      worker: slot.index,
+      error: reason,
+      restart_ms: slot.delay,
+    });
+    slot.restartTimer = setTimeout(() => {
+      slot.restartTimer = undefined;
+      start(slot);
+    }, slot.delay);
+    slot.delay = Math.min(RESTART_MAX_MS, slot.delay * 2);
+  };
+
+  const start = (slot: Slot) => {
+    const worker = new Worker(new URL("./worker_entry.ts", import.meta.url), {
+      type: "module",
+      name: `guess worker ${slot.index}`,
+    });
+    slot.worker = worker;
+    slot.started = performance.now();
+    worker.onmessage = (event: MessageEvent<WorkerReply>) => {
+      if (slot.worker !== worker) return;
+      const reply = event.data;
+      switch (reply.type) {
+        case "listening":
+          if (slot.listened) logger.log("info", "Worker restarted", { worker: slot.index });
+          slot.listened = true;
+          checkListening();
+          return;
+        case "log":
+          logger.log(reply.level, reply.message, { ...reply.fields, worker: slot.index });
+          return;
+        case "connection":
+          slot.connections = reply.event.connections;
+          options.onConnection?.({ ...reply.event, worker: slot.index });
+          return;
+        case "event":
+          options.onEvent?.(reply.event);
+          return;
+        case "failed":
+          died(slot, reply.error);
+          return;
+        case "finished":
+          worker.terminate();
+          slot.worker = undefined;
+          slot.connections = 0;
+          if (stopping) slot.done.resolve();
+          else died(slot, "Error: Worker stopped by itself");
+          return;
+        default: {
+          const unknown: never = reply;
+          throw new RangeError(`Unknown worker reply ${JSON.stringify(unknown)}`);
+        }
+      }
+    };
+    worker.onerror = (event: ErrorEvent) => {
+      // Handled here: unhandled, a worker's error would end the whole process.
+      event.preventDefault();
+      if (slot.worker === worker) died(slot, event.message);
+    };
+    worker.onmessageerror = () => {
+      if (slot.worker === worker) died(slot, "Error: Unreadable message from the worker");
+    };
+    const request: WorkerRequest = {
+      type: "start",
+      worker: slot.index,
+      options: workerOptions,
+      verbose: logger.verbose,
+      events: options.onEvent !== undefined,
+    };
+    worker.postMessage(request);
+  };
+
+  for (const slot of slots) start(slot);
+
+  let finishedResolve: () => void = () => {};
+  const finished = new Promise<void>((resolve) => finishedResolve = resolve);
+  const shutdown = (): Promise<void> => {
+    if (stopping) return finished;
+    stopping = true;
+    logger.log("info", "Shutting down", { workers: count, connections: server.connections });
+    for (const slot of slots) {
+      clearTimeout(slot.restartTimer);
+      if (slot.worker) slot.worker.postMessage({ type: "shutdown" } satisfies WorkerRequest);
+      else slot.done.resolve();
+    }
+    Promise.all(slots.map((slot) => slot.done.promise)).then(() => {
+      options.signal?.removeEventListener("abort", onAbort);
+      logger.log("info", "Server stopped", { workers: count });
+      finishedResolve();
+    });
+    return finished;
+  };
+  const onAbort = () => void shutdown();
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+
+  const server: GuessServer = {
+    addr,
+    finished,
+    get connections() {
+      return slots.reduce((sum, slot) => sum + slot.connections, 0);
+    },
+    httpAddr: undefined,
+    metrics: new ServerMetrics(),
+    shutdown,
+    [Symbol.asyncDispose]: shutdown,
+  };
+  handles.set(server, (index) => {
+    const slot = slots[index - 1];
+    if (!slot?.worker) throw new RangeError(`No worker ${index} running`);
+    slot.worker.postMessage({ type: "crash" } satisfies WorkerRequest);
+  });
+  if (options.signal?.aborted) shutdown();
+  return server;
+}
