@@ -252,7 +252,12 @@ export function serveWorkers(
     if (announced || !slots.every((slot) => slot.listened)) return;
     announced = true;
     if (options.onListen) options.onListen(addr);
-    else logger.log("info", `Listening on ${addr.hostname}:${addr.port}`, { workers: count });
+    else {
+      logger.log("info", `Listening on ${addr.hostname}:${addr.port}`, {
+        ...(logger.format === "json" ? { host: addr.hostname, port: addr.port } : {}),
+        workers: count,
+      });
+    }
   };
 
   const died = (slot: Slot, reason: string) => {

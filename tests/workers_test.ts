@@ -229,11 +229,14 @@ Deno.test("serve --workers 2 drains games open on both workers on SIGTERM and ex
       (text) => /Listening on \S+ workers=2\n/.test(text),
       10_000,
     );
-    const match = /^Listening on 127\.0\.0\.1:(\d+) workers=2$/m.exec(log);
+    const match = /^\S+Z Listening on 127\.0\.0\.1:(\d+) workers=2$/m.exec(log);
     assert.ok(match, `no Listening line in ${JSON.stringify(log)}`);
     const port = Number(match[1]);
     const workerOf = async (conn: Deno.TcpConn) => {
-      const line = new RegExp(`^Connection opened .*remote=${remoteOf(conn)} .*worker=(\\d)$`, "m");
+      const line = new RegExp(
+        `^\\S+Z Connection opened .*remote=${remoteOf(conn)} .*worker=(\\d)$`,
+        "m",
+      );
       log += await readStreamUntil(stderr, (text) => line.test(log + text));
       return Number(line.exec(log)![1]);
     };
@@ -247,7 +250,8 @@ Deno.test("serve --workers 2 drains games open on both workers on SIGTERM and ex
     log += await readStreamUntil(
       stderr,
       (text) =>
-        (log + text).match(/^Shutting down connections=\d+ grace_\w+=\d+ worker=\d$/gm)?.length ===
+        (log + text).match(/^\S+Z Shutting down connections=\d+ grace_\w+=\d+ worker=\d$/gm)
+          ?.length ===
           2,
     );
     // Both games finish after the signal; then the server ends them and exits.
@@ -261,10 +265,10 @@ Deno.test("serve --workers 2 drains games open on both workers on SIGTERM and ex
     const status = await withTimeout(child.status, 10_000, "serve exiting after SIGTERM");
     log += await readStreamUntil(stderr, () => false);
     assert.equal(status.code, 0);
-    assert.match(log, /^Received SIGTERM$/m);
-    assert.match(log, /^Server stopped worker=1$/m);
-    assert.match(log, /^Server stopped worker=2$/m);
-    assert.match(log, /^Server stopped workers=2$/m);
+    assert.match(log, /^\S+Z Received SIGTERM$/m);
+    assert.match(log, /^\S+Z Server stopped worker=1$/m);
+    assert.match(log, /^\S+Z Server stopped worker=2$/m);
+    assert.match(log, /^\S+Z Server stopped workers=2$/m);
     assert.equal(await stdout, "");
   } finally {
     for (const conn of opened) conn.close();
