@@ -10,6 +10,7 @@ import {
   MAX_OUTPUT_PER_TURN,
   ServerConnection,
 } from "../protocol.ts";
+import { createLogger } from "../log.ts";
 import { type ConnectionEvent, serve, serveStreams } from "../server.ts";
 import { Rng } from "../strategy.ts";
 import {
@@ -640,4 +641,43 @@ Deno.test("serve({ proxyProtocol }) counts the per-address limit by the PROXY he
   using c = await Deno.connect({ hostname: LOCAL, port: server.addr.port });
   await writeText(c, "PROXY TCP4 192.0.2.2 127.0.0.1 5002 4321\r\nPARAMS 9 9\nNUMBER\n");
   assert.equal(await readLines(c, 1), "9\n");
+});
+
+Deno.test("serve() logs a kicked idle connection once, however many sweeps its linger spans", async () => {
+  const lines: string[] = [];
+  let closed!: () => void;
+  const gone = new Promise<void>((resolve) => closed = resolve);
+  await using server = serve({
+    port: 0,
+    idleTimeout: 40,
+    logger: createLogger({ write: (line) => lines.push(line) }),
+    onConnection: (event) => event.type === "close" && closed(),
+  });
+  // The client never reads nor closes: the server lingers (2 s) past many 10 ms sweeps.
+  using conn = await Deno.connect({ port: server.addr.port });
+  await writeText(conn, "PARAMS 1 5\n");
+  await withTimeout(gone, 10_000, "the idle connection to be closed");
+  assert.equal(
+    lines.filter((line) => line.includes("Idle timeout, closing")).length,
+    1,
+    lines.join("\n"),
+  );
+});
+
+Deno.test("serve() logs the first refusal of a flood and counts the rest instead of one line each", async () => {
+  const lines: string[] = [];
+  await using server = serve({
+    port: 0,
+    maxConnections: 1,
+    logger: createLogger({ write: (line) => lines.push(line) }),
+  });
+  using held = await Deno.connect({ port: server.addr.port });
+  await writeText(held, "PARAMS 1 1\nNUMBER\n");
+  assert.equal(await readLines(held, 1), "1\n");
+  for (let i = 0; i < 10; i++) {
+    using refused = await Deno.connect({ port: server.addr.port });
+    assert.match(await readToEnd(refused), /^ERROR Server busy/);
+  }
+  const busy = lines.filter((line) => line.includes("Server busy, refusing"));
+  assert.equal(busy.length, 1, lines.join("\n"));
 });
