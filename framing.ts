@@ -97,17 +97,16 @@ const ASCII_FAST_PATH_BYTES = 4096;
  * ```
  */
 export function decodeLine(bytes: Uint8Array): string {
-  // Short lines are the norm; apply() overflows the stack past ~100k arguments.
-  let ascii = bytes.length <= ASCII_FAST_PATH_BYTES;
-  for (let i = 0; ascii && i < bytes.length; i++) ascii = bytes[i] <= 0x7f;
-  if (ascii) {
-    return String.fromCharCode.apply(null, bytes as unknown as number[]);
-  }
+  const text = tryDecodeLine(bytes);
+  if (text !== undefined) return text;
+  // Only a bad line pays for decoding twice: once more for the decoder's own error.
+  let cause: unknown;
   try {
-    return utf8.decode(bytes);
-  } catch (cause) {
-    throw new InvalidUtf8Error({ cause });
+    utf8.decode(bytes);
+  } catch (error) {
+    cause = error;
   }
+  throw new InvalidUtf8Error({ cause });
 }
 
 /**
@@ -127,6 +126,7 @@ export function decodeLine(bytes: Uint8Array): string {
  * ```
  */
 export function tryDecodeLine(bytes: Uint8Array): string | undefined {
+  // Short lines are the norm; apply() overflows the stack past ~100k arguments.
   let ascii = bytes.length <= ASCII_FAST_PATH_BYTES;
   for (let i = 0; ascii && i < bytes.length; i++) ascii = bytes[i] <= 0x7f;
   if (ascii) {
