@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { type LoadResult, runLoad } from "../cli/loadgen.ts";
 import { main } from "../main.ts";
 import { serve } from "../server.ts";
-import { closedPort, decode, encode, runCli } from "./helpers.ts";
+import { closedPort, decode, encode, runCli, spawnCli, withTimeout } from "./helpers.ts";
 
 /** Every run is bounded by this, even when the abort a test waits for never comes. */
 const BOUND = 5_000;
@@ -319,4 +319,39 @@ Deno.test("guess bench without --allow-read says the worker needs it", async () 
   });
   assert.equal(code, 1);
   assert.match(stderr, /Requires read access/);
+});
+
+Deno.test("guess bench on Ctrl-C prints what it measured so far, then exits 130", async () => {
+  // Sent once the server has seen every connection of the run open and a game start.
+  let started!: () => void;
+  const running = new Promise<void>((resolve) => started = resolve);
+  let games = 0;
+  await using server = serve({
+    port: 0,
+    onEvent: (event) => event.type === "start" && ++games === 4 && started(),
+  });
+  await using child = spawnCli(
+    [
+      "bench",
+      "--connect",
+      `127.0.0.1:${server.addr.port}`,
+      "--connections",
+      "2",
+      "--duration",
+      "60",
+      "--json",
+    ],
+    ["--allow-net"],
+  );
+  const stdout = new Response(child.stdout).text();
+  const stderr = new Response(child.stderr).text();
+  await withTimeout(running, 10_000, "the bench's games to start");
+  child.kill("SIGINT");
+  const status = await withTimeout(child.status, 10_000, "bench to exit after SIGINT");
+  assert.equal(status.code, 130, await stderr);
+  const result: LoadResult = JSON.parse(await stdout);
+  assert.ok(result.roundTrips > 0);
+  assert.equal(result.errors, 0);
+  assert.ok(result.seconds < 60);
+  assert.match(await stderr, /Interrupted: the result covers the run until Ctrl-C/);
 });
