@@ -62,6 +62,10 @@ fail() {
   echo "FAIL $1 [${SECONDS} s]"
   failed=$((failed + 1))
 }
+# verdict OK NAME: PASS NAME when OK is 1, else FAIL NAME.
+verdict() {
+  if [ "$1" = 1 ]; then pass "$2"; else fail "$2"; fi
+}
 note() { echo "     $*"; }
 
 probe() { timeout 60 python3 deploy/haproxy/probe.py "$@"; }
@@ -161,8 +165,7 @@ for number, outcome in asyncio.run(seed.run_async_client((sys.argv[1], int(sys.a
   spread=$(json "$WORK/where300.json" '" ".join(str(len(v)) for v in d["logs"].values())')
   note "seed client and play --connect played; 300 concurrent games, per backend: $spread"
   for count in $spread; do [ "$count" -gt 0 ] || ok=0; done
-  [ "$ok" = 1 ] && pass "1 seed client, play --connect and 300 concurrent games through HAProxy" ||
-    fail "1 seed client, play --connect and 300 concurrent games through HAProxy"
+  verdict "$ok" "1 seed client, play --connect and 300 concurrent games through HAProxy"
 }
 
 # --- 2. The backends log the real client addresses (PROXY v2), not HAProxy's ---------
@@ -173,11 +176,9 @@ check2() {
   vias=$(json "$WORK/opened.json" '" ".join(sorted({h for v in d.values() for h in v["vias"]}))')
   missing=$(json "$WORK/where300.json" 'len(d["missing"])')
   note "client hosts in the logs: $hosts; via: $vias; of the 300 games' client ports, $missing not logged"
-  if [ "$hosts" = "127.0.0.1" ] && [ "$vias" = "$LB" ] && [ "$missing" = 0 ]; then
-    pass "2 backends log the real client address and port, HAProxy's only as via"
-  else
-    fail "2 backends log the real client address and port, HAProxy's only as via"
-  fi
+  local ok=0
+  [ "$hosts" = "127.0.0.1" ] && [ "$vias" = "$LB" ] && [ "$missing" = 0 ] && ok=1
+  verdict "$ok" "2 backends log the real client address and port, HAProxy's only as via"
 }
 
 # hold N NAME: starts N games through the balancer in the background (HOLD_PID), waits
@@ -243,8 +244,7 @@ check3() {
   # From here on backend 1 logs to the new file.
   mv "$WORK/s1.log" "$WORK/s1-killed.log"
   ln -s "$WORK/s1-restarted.log" "$WORK/s1.log"
-  [ "$ok" = 1 ] && pass "3 a killed backend: clients fail at once, DOWN, new games elsewhere, taken back" ||
-    fail "3 a killed backend: clients fail at once, DOWN, new games elsewhere, taken back"
+  verdict "$ok" "3 a killed backend: clients fail at once, DOWN, new games elsewhere, taken back"
 }
 
 # --- 4. SIGSTOP: clients time out within the client timeout, no new connections -------
@@ -270,8 +270,7 @@ check4() {
   fi
   kill -CONT "${BPID[2]}"
   probe wait "$WORK/admin.sock" s2 UP "$UP_WITHIN" >/dev/null || ok=0
-  [ "$ok" = 1 ] && pass "4 a frozen backend: clients time out with an error, DOWN, no new games there" ||
-    fail "4 a frozen backend: clients time out with an error, DOWN, no new games there"
+  verdict "$ok" "4 a frozen backend: clients time out with an error, DOWN, no new games there"
 }
 
 # --- 5. SIGTERM: games in progress finish, no new ones start there, exit 0 ------------
@@ -311,8 +310,7 @@ EOF
   note "60 new games after the SIGTERM: $(json "$WORK/after-drain.json" 'd["ok"]') finished," \
     "$late connections opened on s3 after it began shutting down; s3 exit status: $status"
   [ "$late" = 0 ] && [ "$status" = 0 ] || ok=0
-  [ "$ok" = 1 ] && pass "5 a drained backend: its games finish, no new ones, exit 0" ||
-    fail "5 a drained backend: its games finish, no new ones, exit 0"
+  verdict "$ok" "5 a drained backend: its games finish, no new ones, exit 0"
 }
 
 # --- 6. Load through the balancer vs one direct backend (C client, 1000 connections) --
@@ -359,8 +357,7 @@ runs = [json.load(open(path)) for path in sys.argv[1:]]
 print(int(all(r["errors"] == 0 and r["games"] > 0 for r in runs)))
 EOF
 )
-  [ "$ok" = 1 ] && pass "6 1000 connections through HAProxy and direct: every reply valid (fairness printed)" ||
-    fail "6 1000 connections through HAProxy and direct: every reply valid (fairness printed)"
+  verdict "$ok" "6 1000 connections through HAProxy and direct: every reply valid (fairness printed)"
 }
 
 check1
