@@ -6,6 +6,8 @@
  * @module
  */
 
+import { writeAllSync } from "./net.ts";
+
 /**
  * How bad an event is. `debug` lines appear only when the logger is verbose.
  *
@@ -110,10 +112,7 @@ export type LogFormat = typeof LOG_FORMATS[number];
 const encoder = new TextEncoder();
 
 function stderrLine(line: string): void {
-  // A pipe may take a long line in pieces: write all of it.
-  const bytes = encoder.encode(line + "\n");
-  let offset = 0;
-  while (offset < bytes.length) offset += Deno.stderr.writeSync(bytes.subarray(offset));
+  writeAllSync(Deno.stderr, encoder.encode(line + "\n"));
 }
 
 const SAFE_VALUE = /^[\x21-\x7e]*$/;

@@ -71,3 +71,28 @@ export function closeQuietly(conn: { close(): void }): void {
 export function randomSeed(): number {
   return crypto.getRandomValues(new Uint32Array(1))[0];
 }
+
+/**
+ * Writes all of `bytes` to a synchronous stream such as `Deno.stderr`: a pipe
+ * may take a long line in pieces.
+ *
+ * @param stream Anything with a `writeSync` like `Deno.stdout`'s.
+ * @param bytes The bytes.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { writeAllSync } from "./net.ts";
+ * const taken: number[] = [];
+ * const sink = { writeSync: (b: Uint8Array) => taken.push(b[0]) && 1 };
+ * writeAllSync(sink, new Uint8Array([7, 8, 9]));
+ * assert.deepEqual(taken, [7, 8, 9]);
+ * ```
+ */
+export function writeAllSync(
+  stream: { writeSync(bytes: Uint8Array): number },
+  bytes: Uint8Array,
+): void {
+  let offset = 0;
+  while (offset < bytes.length) offset += stream.writeSync(bytes.subarray(offset));
+}

@@ -622,10 +622,7 @@ class Connection {
     const before = this.#phase;
     if (before.type === "reading") this.#phase = { type: "writing", draining: before.draining };
     try {
-      let offset = 0;
-      while (offset < written) {
-        offset += await this.#transport.write(out.subarray(offset, written));
-      }
+      await writeAll(this.#transport, out.subarray(0, written));
     } finally {
       const after = this.#phase;
       if (after.type === "writing") this.#phase = { type: "reading", draining: after.draining };

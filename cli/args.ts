@@ -7,6 +7,7 @@
  */
 
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
+import { writeAllSync } from "../net.ts";
 import { parseInteger, ProtocolError } from "../protocol.ts";
 import { isStrategyName, STRATEGIES, type StrategyName } from "../strategies.ts";
 
@@ -89,10 +90,8 @@ export const stdio: Io = {
  * ```
  */
 export function writeText(stream: typeof Deno.stdout, text: string): void {
-  const bytes = encoder.encode(text);
-  let offset = 0;
   try {
-    while (offset < bytes.length) offset += stream.writeSync(bytes.subarray(offset));
+    writeAllSync(stream, encoder.encode(text));
   } catch (error) {
     // A reader that went away (`guess play | head`) is not our failure: drop the output.
     if (!(error instanceof Deno.errors.BrokenPipe)) throw error;
