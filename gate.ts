@@ -1,7 +1,9 @@
 /**
  * A fairness gate for one event loop: every connection of a server passes it
- * after each write, and it opens for all of them together once every socket
- * that was ready before the round started has been served.
+ * after each write and is told of every completed read; it releases everyone
+ * waiting together once a whole round of its own passes in which no read (or
+ * accept) completed, so every connection with a request ready is served once
+ * before anyone is served twice.
  *
  * Why it exists. At 1000 busy connections a plain Deno loop starves most of
  * them: a syscall trace of `bench/floor.ts` shows `epoll_wait` every ~5 ms
@@ -12,72 +14,81 @@
  * cohort of ~128 to 256 connections keeps the whole budget while 750 to 940
  * others hold unread requests in the kernel (`ss -tn`) for seconds.
  *
+ * Why "a round with no activity", not "one round". deno_core polls every op
+ * future of an event loop in one tokio task. When that task's budget of 128
+ * is spent, each further ready read returns Pending and its wake-up is
+ * deferred until after the next `epoll_wait`; the sockets that epoll then
+ * reports are woken first, the deferred ones after them. A trace of the
+ * earlier gate (release after one round) at 1000 connections showed it: 1000
+ * sockets reported ready at once, then every `epoll_wait` served the gate's
+ * own read first and 127 reads of the same ~254 connections after it, while
+ * a block of 365 accepted connections (the 381st to the 745th accepted) was
+ * reported readable once and never read in 4 s. The gate's read, being
+ * freshly ready, overtook exactly the connections it was meant to wait for.
+ * Counting completions instead does not depend on that order: while anyone
+ * with a request ready is still being served, rounds keep seeing reads
+ * complete, and the held connections issue no reads of their own meanwhile.
+ *
  * How it works. The gate owns a private loopback TCP socket pair. A round
  * issues a 1-byte read on one end and then writes 1 byte on the other, so the
  * read cannot complete when it is issued (Deno polls every op once at once)
- * and has to wait for its socket's readiness like any connection's read.
- * When it completes, every connection that was waiting is released together.
- * Rounds are generations: a connection that arrives while a round is in
- * flight waits for the next round, never for the one in flight. When a
- * connection is accepted during a round ({@linkcode Gate.arrived}), the
- * release waits for one more round, so that a burst of connects is accepted
- * at once instead of one per round.
+ * and has to wait for its socket's readiness like any connection's read. The
+ * first {@linkcode Gate.pass} starts a round; later callers join the same
+ * wait. When the round's read completes, the gate looks at how many reads and
+ * accepts completed since the round was issued ({@linkcode Gate.activity}):
+ * none, and everyone waiting is released together; some, and another round
+ * follows, at most 16 + waiters / 32 in a row, so that activity that never
+ * stops (a flood of connects) delays the held connections boundedly.
  *
  * What was measured (BENCHMARKS.md, "Fairness"; C epoll client, 1000
- * connections playing games, server and client pinned to one core each, 4
- * interleaved runs per variant):
- * - without the gate: Jain's index of per-connection round trips 0.20 to
- *   0.75, 256 to 662 connections first answered after 1 s or never;
- * - this gate: in half the runs Jain 0.96 to 0.99, every connection served,
- *   max 288 to 700 ms; in the other half a fixed set of ~635 connections is
- *   served evenly while the rest (365 of 1000) are never answered;
- * - writing the byte before issuing the read: the same split, but the failing
- *   half is ungated (the read completes at once when its byte is there);
- * - releasing arrivals with the round in flight (no generations): Jain 0.20
- *   to 0.96, 0.48 typical.
- * So the gate is not yet the fix the issue asks for: see the report in
- * BENCHMARKS.md. One read and one write of one byte per round, shared by
- * every waiter.
+ * connections playing games over 1..100, server and client pinned to one
+ * core each): Jain's index of per-connection round trips 0.983 to 0.995,
+ * every connection served, none waiting over 1 s, max reply latency 127 to
+ * 222 ms, p99 58 to 74 ms, in every run, and with every connection served
+ * also under `strace` (which slowed the server 8x); without the gate, Jain
+ * 0.19 to 0.79 and 237 to 520 connections first answered after 1 s. One read
+ * and one write of one byte per round, shared by every waiter.
  *
  * @module
  */
 
-/**
- * One round of the gate: its promise and how to open it.
- */
-interface Round {
+/** Everyone who passed the gate since it last opened, and how to let them go. */
+interface Epoch {
   readonly promise: Promise<void>;
   readonly open: () => void;
 }
 
 /**
- * How many rounds in a row the gate may hold its waiters while connections are
- * being accepted; it bounds how long a flood of connects delays everyone else.
+ * How many rounds in a row the gate may hold its waiters while sockets keep
+ * completing work, at least; it grows with the number of waiters (one round
+ * serves about 127 reads, tokio's budget less the gate's own), so that 5000
+ * connections still get their turn, and bounds how long activity that never
+ * stops (a flood of connects) delays the held connections.
  */
-const MAX_HOLDS = 16;
+const MIN_HOLDS = 16;
 
-function newRound(): Round {
+function newEpoch(): Epoch {
   const { promise, resolve } = Promise.withResolvers<void>();
   return { promise, open: resolve };
 }
 
 /**
  * A shared gate for one event loop. Create one per server (per thread), pass
- * it after each write, close it when the server is done. `pass()` never
+ * it after each write, tell it of every completed read or accept with
+ * {@linkcode Gate.activity}, close it when the server is done. `pass()` never
  * rejects: if the gate's sockets fail, it opens for good (fair no longer, but
  * never stuck).
  *
- * @example The first caller starts a round; one arriving while it is in flight waits for the next
+ * @example Callers wait together; a round with activity in it is followed by another
  * ```ts
  * import assert from "node:assert/strict";
  * import { Gate } from "./gate.ts";
  * await using gate = await Gate.open();
- * const order: string[] = [];
- * await Promise.all([
- *   gate.pass().then(() => order.push(`a after round ${gate.rounds}`)),
- *   gate.pass().then(() => order.push(`b after round ${gate.rounds}`)),
- * ]);
- * assert.deepEqual(order, ["a after round 1", "b after round 2"]);
+ * const first = gate.pass();
+ * gate.activity(); // another connection's read completed during round 1
+ * const second = gate.pass();
+ * await Promise.all([first, second]);
+ * assert.equal(gate.rounds, 2);
  * ```
  */
 export class Gate implements AsyncDisposable {
@@ -85,21 +96,20 @@ export class Gate implements AsyncDisposable {
   readonly #writer: Deno.TcpConn;
   readonly #byte = new Uint8Array(1);
   readonly #sink = new Uint8Array(1);
-  /** The round in flight, if any: it releases only those who came before it started. */
-  #current: Round | undefined;
-  /** The round the next arrivals wait for. */
-  #next: Round = newRound();
-  /** Whether anyone waits for `#next`. */
-  #wanted = false;
+  /** Everyone waiting: released together when a round passes with no activity. */
+  #epoch: Epoch = newEpoch();
+  #waiters = 0;
+  /** Whether a round (the gate's read and write) is in flight. */
+  #inFlight = false;
   /** The in-flight round's read, settled or not. */
   #reading: Promise<unknown> = Promise.resolve();
   /** The in-flight round's write, settled or not. */
   #writing: Promise<unknown> = Promise.resolve();
   #closed = false;
   #rounds = 0;
-  /** Connections accepted since the in-flight round's read was issued. */
-  #arrivals = 0;
-  /** How many times in a row the in-flight round was extended for arrivals. */
+  /** Reads and accepts completed since the in-flight round was issued. */
+  #activity = 0;
+  /** How many rounds in a row the current epoch was held. */
   #holds = 0;
 
   private constructor(reader: Deno.TcpConn, writer: Deno.TcpConn) {
@@ -149,8 +159,10 @@ export class Gate implements AsyncDisposable {
   }
 
   /**
-   * Waits until every socket that was ready before the next round started has
-   * been served. Resolves at once when the gate is closed. Never rejects.
+   * Waits until a whole round of the gate passes in which no read or accept
+   * completed: then every connection that had work ready has been served once
+   * since the caller was, and everyone waiting goes on together. Resolves at
+   * once when the gate is closed. Never rejects.
    *
    * @returns Resolves when the caller may go on.
    *
@@ -163,71 +175,68 @@ export class Gate implements AsyncDisposable {
    */
   pass(): Promise<void> {
     if (this.#closed) return Promise.resolve();
-    this.#wanted = true;
-    const waiting = this.#next.promise;
-    if (this.#current === undefined) this.#start();
+    this.#waiters++;
+    const waiting = this.#epoch.promise;
+    if (!this.#inFlight) {
+      this.#holds = 0;
+      this.#issue();
+    }
     return waiting;
   }
 
   /**
-   * Tells the gate a connection was just accepted. The release of the round in
-   * flight then waits for one more round (at most {@linkcode MAX_HOLDS} in a
-   * row): the listener's next accept queues behind every ready socket like the
-   * gate's read does, so without this a burst of 1000 connects is accepted one
-   * per round, and the last ones wait seconds for their first reply. While the
-   * waiters are held, nothing but the accepts is ready, and they go fast.
+   * Tells the gate that a socket completed work (a connection's read, an
+   * accept): the round in flight then does not release anyone, and another
+   * round follows. Cheap: a counter.
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { Gate } from "./gate.ts";
    * await using gate = await Gate.open();
-   * gate.arrived();
-   * await gate.pass();
+   * const passing = gate.pass();
+   * gate.activity();
+   * await passing;
+   * assert.equal(gate.rounds, 2);
    * ```
    */
-  arrived(): void {
-    this.#arrivals++;
-  }
-
-  /** Starts the next round. */
-  #start(): void {
-    const round = this.#next;
-    this.#current = round;
-    this.#next = newRound();
-    this.#wanted = false;
-    this.#holds = 0;
-    this.#issue(round);
+  activity(): void {
+    this.#activity++;
   }
 
   /** Read first, then write the round's byte, so that the read waits for epoll. */
-  #issue(round: Round): void {
-    this.#arrivals = 0;
+  #issue(): void {
+    this.#inFlight = true;
+    this.#activity = 0;
     this.#reading = this.#reader.read(this.#sink).then((n) => {
       if (n === null) throw new Error("Gate socket closed");
-      this.#finish(round);
+      this.#finish();
     }).catch(() => this.#failOpen());
     this.#writing = this.#writer.write(this.#byte).catch(() => this.#failOpen());
   }
 
-  #finish(round: Round): void {
+  #finish(): void {
     this.#rounds++;
-    if (this.#arrivals > 0 && this.#holds < MAX_HOLDS && !this.#closed) {
+    if (this.#closed) return;
+    const limit = MIN_HOLDS + Math.ceil(this.#waiters / 32);
+    if (this.#activity > 0 && this.#holds < limit) {
       this.#holds++;
-      this.#issue(round);
+      this.#issue();
       return;
     }
-    this.#current = undefined;
-    round.open();
-    if (this.#wanted && !this.#closed) this.#start();
+    this.#inFlight = false;
+    const epoch = this.#epoch;
+    this.#epoch = newEpoch();
+    this.#waiters = 0;
+    epoch.open();
   }
 
   /** The sockets failed or were closed: let everyone through from now on. */
   #failOpen(): void {
     const wasOpen = !this.#closed;
     this.#closed = true;
-    this.#current?.open();
-    this.#current = undefined;
-    this.#next.open();
+    this.#inFlight = false;
+    this.#epoch.open();
     if (wasOpen) this.#closeSockets();
   }
 
@@ -259,9 +268,8 @@ export class Gate implements AsyncDisposable {
     if (!this.#closed) {
       this.#closed = true;
       this.#closeSockets();
-      this.#current?.open();
-      this.#current = undefined;
-      this.#next.open();
+      this.#inFlight = false;
+      this.#epoch.open();
     }
     await Promise.all([this.#reading, this.#writing]);
   }

@@ -421,6 +421,8 @@ class Connection {
     try {
       for (;;) {
         const n = await this.#transport.read(buffer);
+        // A read completed: the gate's round in flight must not release anyone yet.
+        this.#gate?.activity();
         if (n === null) {
           if (this.#header !== undefined) {
             if (this.#header.length > 0 && !this.#ending) {
@@ -882,7 +884,7 @@ export function serve(options: ServeOptions = {}): GuessServer {
       onAddress: opened(kind),
     });
     connections.add(connection);
-    gate?.arrived();
+    gate?.activity();
     metrics.connectionsAccepted.inc({ transport: kind });
     metrics.connectionsOpen.inc({ transport: kind });
     connection.run(clock).finally(() => {

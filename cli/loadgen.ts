@@ -319,14 +319,17 @@ class Run {
  */
 class ReplyReader {
   readonly #conn: Deno.Conn;
+  readonly #gate: Gate | undefined;
   readonly #buffer = new Uint8Array(READ_BUFFER);
   #start = 0;
   #end = 0;
   /** When the last read returned (`performance.now()`). */
   receivedAt = 0;
 
-  constructor(conn: Deno.Conn) {
+  /** `gate` is told of every read, as a server's is (gate.ts). */
+  constructor(conn: Deno.Conn, gate: Gate | undefined) {
     this.#conn = conn;
+    this.#gate = gate;
   }
 
   /** Bytes received and not yet taken as lines. */
@@ -381,6 +384,7 @@ class ReplyReader {
       this.#start = 0;
     }
     const n = await this.#conn.read(this.#buffer.subarray(this.#end));
+    this.#gate?.activity();
     if (n === null) throw new ProtocolError("Server closed the connection");
     this.receivedAt = performance.now();
     this.#end += n;
@@ -437,7 +441,7 @@ async function playGames(
   range: number,
   bytes: Script,
 ): Promise<void> {
-  const reader = new ReplyReader(conn);
+  const reader = new ReplyReader(conn, run.gate);
   const gate = run.gate;
   let secret = randomIn(range);
   let previous: bigint | undefined;
@@ -479,7 +483,7 @@ async function pipeline(
   depth: number,
   bytes: Script,
 ): Promise<void> {
-  const reader = new ReplyReader(conn);
+  const reader = new ReplyReader(conn, run.gate);
   let inGame = range; // Forces a PARAMS first.
   for (;;) {
     const fresh = inGame + depth > range;
@@ -512,7 +516,7 @@ async function idle(
   range: number,
   bytes: Script,
 ): Promise<void> {
-  const reader = new ReplyReader(conn);
+  const reader = new ReplyReader(conn, run.gate);
   await writeAll(conn, bytes.start);
   const sentAt = performance.now();
   slot.waitingSince = sentAt;
