@@ -1,7 +1,8 @@
 /**
- * Compares our server with the floor (`bench/floor.ts`) and the Python seed
- * (`interop/seed.py server PORT`) under the same loads, in one run, and prints
- * a markdown table of absolute numbers and ratios.
+ * Compares our server with the floor (`bench/floor.ts`), the Python seed
+ * (`interop/seed.py server PORT`), our server with the fairness gate off and
+ * with two workers, under the same loads, variants interleaved in one run,
+ * and prints markdown tables: a summary with ratios, then every run.
  *
  *     deno run -A bench/compare.ts [options]
  *
@@ -9,25 +10,33 @@
  * Deno only allows with all permissions, and it runs subprocesses anyway.)
  *
  * Each server runs alone, pinned to CPU 0 with `taskset` where it exists; the
- * load generator (`main.ts bench --connect … --json`) is pinned to CPU 1. A
- * fresh server is started for every measurement and gets a short warm-up load
- * first (not for the idle scenario, which measures memory from the start).
- * Every load is bounded by its duration; everything is on 127.0.0.1.
+ * load generator is pinned to CPU 1: `main.ts bench --connect … --json`
+ * (loadgen.ts), or `bench/epoll_client.c`, compiled with `cc -O2`, for the
+ * scenarios named `c…` (a Deno client uses a whole core at 50 connections
+ * and measures itself). A fresh server is started for every measurement and
+ * gets 1 s of the same load first (not for the idle scenario, which measures
+ * memory from the start). Every load is bounded by its duration; everything
+ * is on 127.0.0.1. Every run reports the server's and the client's CPU
+ * share, so a client near 100% of its core shows itself.
  *
  * Options:
  *   --duration S    Seconds per measured load (default 5)
- *   --rounds K      Measure each server K times, interleaved (default 1). Only runs
- *                   where other processes took under 10% of either core count (else the
- *                   least disturbed one, marked in the table). Of those, throughput keeps
- *                   the best run (other work only ever slows a run down), latency and
- *                   memory the median run (their spread is the server's own)
- *   --only LIST     Scenarios, comma-separated: game,pipeline,c1000,idle (default all)
- *   --servers LIST  Servers, comma-separated: ours,ours-ungated,floor,seed (default all;
- *                   ours-ungated is ours with --fairness off)
+ *   --rounds K      Measure each server K times, interleaved (default 1). The summary
+ *                   shows the median run of those where other processes took under
+ *                   10% of either core (else the least disturbed one, marked)
+ *   --only LIST     Scenarios, comma-separated (default all): game, pipeline (loadgen.ts,
+ *                   50 connections), c-game, c-pipeline (C client, 50 connections),
+ *                   c200, c1000, c5000 (C client, games), g1000 (loadgen.ts, 1000
+ *                   connections), idle (10,000 idle connections, memory)
+ *   --servers LIST  Servers, comma-separated: ours, ours-ungated (--fairness off),
+ *                   ours-w2 (--workers 2; needs --pin off), floor, seed
+ *                   (default all but ours-w2)
+ *   --pin on|off    Pin servers to CPU 0 and clients to CPU 1 (default on, where taskset
+ *                   exists); off for workers, which need both cores
  *   --json FILE     Also write every measurement to FILE
  *   --ours-flag F   An extra `deno run` flag for our server, repeatable, e.g.
  *                   --ours-flag=--v8-flags=--max-semi-space-size=4
- *   --from FILE     Measure nothing: print the table of a --json FILE of an earlier run
+ *   --from FILE     Measure nothing: print the tables of a --json FILE of an earlier run
  *
  * @module
  */
@@ -37,48 +46,114 @@ import type { LoadResult } from "../cli/loadgen.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const DENO = Deno.execPath();
-const SERVERS = ["ours", "ours-ungated", "floor", "seed"] as const;
+const SERVERS = ["ours", "ours-ungated", "ours-w2", "floor", "seed"] as const;
 type ServerName = typeof SERVERS[number];
+
+/** Which load generator a scenario uses. */
+type Client = "loadgen" | "c";
 
 /** A load to put on each server, and what to read off the result. */
 interface Scenario {
   readonly name: string;
   readonly title: string;
-  readonly args: readonly string[];
+  /** `loadgen`: `main.ts bench`; `c`: `bench/epoll_client.c`. */
+  readonly client: Client;
+  readonly connections: number;
+  /** NUMBERs in flight per connection; 1 plays games. */
+  readonly depth: number;
+  /** One exchange per connection, then idle (loadgen only). */
+  readonly idle?: boolean;
   /** Seconds of load; `undefined` means the --duration option. */
   readonly seconds?: number;
   /** Measure memory (RSS over start) instead of warming up first. */
   readonly memory: boolean;
-  /** Also run `bench/epoll_client.c` (1000 connections), when a C compiler exists. */
-  readonly epoll?: boolean;
+  /** What the issues ask of our server here. */
+  readonly target: string;
 }
 
 const SCENARIOS: readonly Scenario[] = [
   {
     name: "game",
-    title: "Games over 1..100, 50 connections",
-    args: ["--connections", "50"],
+    title: "Games over 1..100, 50 connections, loadgen.ts",
+    client: "loadgen",
+    connections: 50,
+    depth: 1,
     memory: false,
+    target: "(loadgen.ts caps itself here: see c-game)",
   },
   {
     name: "pipeline",
-    title: "Pipelined, 50 connections x 16 NUMBERs in flight",
-    args: ["--connections", "50", "--pipeline", "16"],
+    title: "Pipelined, 50 connections x 16 NUMBERs, loadgen.ts",
+    client: "loadgen",
+    connections: 50,
+    depth: 16,
     memory: false,
+    target: "(see c-pipeline)",
+  },
+  {
+    name: "c-game",
+    title: "Games over 1..100, 50 connections, C client",
+    client: "c",
+    connections: 50,
+    depth: 1,
+    memory: false,
+    target: ">= 0.95x floor, >= 0.95x ours-ungated",
+  },
+  {
+    name: "c-pipeline",
+    title: "Pipelined, 50 connections x 16 NUMBERs, C client",
+    client: "c",
+    connections: 50,
+    depth: 16,
+    memory: false,
+    target: ">= 0.8x floor",
+  },
+  {
+    name: "c200",
+    title: "Games over 1..100, 200 connections, C client",
+    client: "c",
+    connections: 200,
+    depth: 1,
+    memory: false,
+    target: "(reported)",
   },
   {
     name: "c1000",
-    title: "Games over 1..100, 1000 connections at once",
-    args: ["--connections", "1000"],
+    title: "Games over 1..100, 1000 connections, C client",
+    client: "c",
+    connections: 1000,
+    depth: 1,
     memory: false,
-    epoll: true,
+    target: "0 never answered, max < 500 ms, p99 < 100 ms, Jain >= 0.95",
+  },
+  {
+    name: "g1000",
+    title: "Games over 1..100, 1000 connections, loadgen.ts",
+    client: "loadgen",
+    connections: 1000,
+    depth: 1,
+    memory: false,
+    target: "as c1000 (the load generator is fair too)",
+  },
+  {
+    name: "c5000",
+    title: "Games over 1..100, 5000 connections, C client",
+    client: "c",
+    connections: 5000,
+    depth: 1,
+    memory: false,
+    target: "(reported)",
   },
   {
     name: "idle",
     title: "10,000 idle connections after one exchange each",
-    args: ["--connections", "10000", "--idle"],
+    client: "loadgen",
+    connections: 10_000,
+    depth: 1,
+    idle: true,
     seconds: 20,
     memory: true,
+    target: "< 100 MiB",
   },
 ];
 
@@ -86,7 +161,10 @@ const SCENARIOS: readonly Scenario[] = [
 interface Measurement {
   readonly scenario: string;
   readonly server: ServerName;
-  readonly result: LoadResult;
+  /** What `main.ts bench --json` printed (loadgen scenarios). */
+  readonly result?: LoadResult;
+  /** What `bench/epoll_client.c` printed (C scenarios). */
+  readonly epoll?: EpollResult;
   /** The server's CPU time during the load over the load's duration (1 = one core). */
   readonly serverCpu: number;
   /** The load generator's CPU time over the load's duration. */
@@ -100,12 +178,12 @@ interface Measurement {
    * (1 = fully). Busy minus our process's share is other people's work: noise.
    */
   readonly coreBusy: readonly number[];
-  /** The same load from `bench/epoll_client.c`, right after, on the same server. */
-  readonly epoll?: EpollResult;
 }
 
 /** What `bench/epoll_client.c` prints. */
 interface EpollResult {
+  readonly seconds: number;
+  readonly roundTrips: number;
   readonly roundTripsPerSecond: number;
   readonly errors: number;
   readonly latency: { p50: number; p90: number; p99: number; max: number; mean: number };
@@ -118,13 +196,62 @@ interface EpollResult {
     min: number;
     p10: number;
     median: number;
+    max?: number;
     jain: number;
     waitedOver1s: number;
     timeouts: number;
   };
 }
 
-const pinned = await hasTaskset() && navigator.hardwareConcurrency >= 2;
+/** What both load generators report, as the tables use it. */
+interface Load {
+  readonly seconds: number;
+  readonly roundTrips: number;
+  readonly roundTripsPerSecond: number;
+  readonly errors: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly max: number;
+  readonly fairness?: {
+    min: number;
+    p10: number;
+    median: number;
+    jain: number;
+    waitedOver1s: number;
+    neverAnswered: number;
+  };
+}
+
+/** The measured load of a measurement: the C client's where there is one. */
+function loadOf(m: Measurement): Load {
+  if (m.epoll !== undefined) {
+    const e = m.epoll;
+    return {
+      seconds: e.seconds,
+      roundTrips: e.roundTrips,
+      roundTripsPerSecond: e.roundTripsPerSecond,
+      errors: e.errors,
+      p50: e.latency.p50,
+      p99: e.latency.p99,
+      max: e.latency.max,
+      fairness: e.fairness && { ...e.fairness, neverAnswered: e.neverAnswered },
+    };
+  }
+  const r = m.result!;
+  return {
+    seconds: r.seconds,
+    roundTrips: r.roundTrips,
+    roundTripsPerSecond: r.roundTripsPerSecond,
+    errors: r.errors,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    max: r.latency.max,
+    fairness: r.fairness,
+  };
+}
+
+/** Whether servers go to CPU 0 and load generators to CPU 1 (`--pin`, `taskset`). */
+let pinned = false;
 let epollClient: string | undefined;
 
 function pin(cpu: number, command: string[]): string[] {
@@ -153,6 +280,7 @@ function serverCommand(server: ServerName, port: number): string[] {
   switch (server) {
     case "ours":
     case "ours-ungated":
+    case "ours-w2":
       return [
         DENO,
         "run",
@@ -165,6 +293,7 @@ function serverCommand(server: ServerName, port: number): string[] {
         "--max-connections",
         "20000",
         ...(server === "ours-ungated" ? ["--fairness", "off"] : []),
+        ...(server === "ours-w2" ? ["--workers", "2"] : []),
       ];
     case "floor":
       return [DENO, "run", "--allow-net", `${ROOT}bench/floor.ts`, String(port)];
@@ -256,7 +385,22 @@ function rssKiB(pid: number): number {
   return Number(match[1]);
 }
 
-async function load(port: number, args: readonly string[], seconds: number): Promise<LoadResult> {
+/** The `main.ts bench` arguments of a scenario. */
+function loadgenArgs(scenario: Scenario): string[] {
+  return [
+    "--connections",
+    String(scenario.connections),
+    ...(scenario.depth > 1 ? ["--pipeline", String(scenario.depth)] : []),
+    ...(scenario.idle ? ["--idle"] : []),
+  ];
+}
+
+/** Runs `main.ts bench --json` on CPU 1; returns its result and its own CPU share. */
+async function loadgen(
+  port: number,
+  scenario: Scenario,
+  seconds: number,
+): Promise<{ result: LoadResult; cpu: number }> {
   const command = pin(1, [
     DENO,
     "run",
@@ -268,27 +412,25 @@ async function load(port: number, args: readonly string[], seconds: number): Pro
     "--duration",
     String(seconds),
     "--json",
-    ...args,
+    ...loadgenArgs(scenario),
   ]);
-  const output = await withFdLimitRaised(command, "piped");
+  const output = await withFdLimitRaised(command).output();
   const text = new TextDecoder().decode(output.stdout).trim();
   if (!text.startsWith("{")) {
     throw new Error(`Load generator failed: ${new TextDecoder().decode(output.stderr).trim()}`);
   }
-  return JSON.parse(text) as LoadResult;
+  const result = JSON.parse(text) as LoadResult;
+  return { result, cpu: result.cpuSeconds / result.seconds };
 }
 
-/** Runs `command` with its open-file limit raised to the hard limit, for 10,000 sockets. */
-function withFdLimitRaised(
-  command: string[],
-  stderr: "piped" | "inherit",
-): Promise<Deno.CommandOutput> {
+/** `command` with its open-file limit raised to the hard limit, for 10,000 sockets. */
+function withFdLimitRaised(command: string[]): Deno.Command {
   return new Deno.Command("sh", {
     args: ["-c", `ulimit -n "$(ulimit -Hn)"; exec "$@"`, "sh", ...command],
     stdin: "null",
     stdout: "piped",
-    stderr,
-  }).output();
+    stderr: "piped",
+  });
 }
 
 /** Compiles bench/epoll_client.c into a temporary directory, if a C compiler exists. */
@@ -306,10 +448,50 @@ async function buildEpollClient(): Promise<string | undefined> {
   }
 }
 
-async function epollLoad(binary: string, port: number, seconds: number): Promise<EpollResult> {
-  const command = pin(1, [binary, String(port), "1000", String(seconds)]);
-  const output = await withFdLimitRaised(command, "inherit");
-  return JSON.parse(new TextDecoder().decode(output.stdout)) as EpollResult;
+/**
+ * Runs the C client on CPU 1; returns its result and its own CPU share, from
+ * its /proc/PID/stat sampled every 100 ms (the last sample, over the time
+ * until it was taken: the process is gone when its output is read).
+ */
+async function epollLoad(
+  binary: string,
+  port: number,
+  scenario: Scenario,
+  seconds: number,
+): Promise<{ result: EpollResult; cpu: number }> {
+  const args = [String(port), String(scenario.connections), String(seconds), "100"];
+  if (scenario.depth > 1) args.push(String(scenario.depth));
+  const child = withFdLimitRaised(pin(1, [binary, ...args])).spawn();
+  const started = performance.now();
+  let cpu = 0;
+  const sampler = setInterval(() => {
+    try {
+      cpu = cpuSeconds(child.pid) / ((performance.now() - started) / 1000);
+    } catch {
+      // Exited between two samples.
+    }
+  }, 100);
+  try {
+    const output = await child.output();
+    const text = new TextDecoder().decode(output.stdout).trim();
+    if (!text.startsWith("{")) {
+      throw new Error(`C client failed: ${new TextDecoder().decode(output.stderr).trim()}`);
+    }
+    return { result: JSON.parse(text) as EpollResult, cpu };
+  } finally {
+    clearInterval(sampler);
+  }
+}
+
+/** One load of `scenario` on the server at `port`, by the scenario's client. */
+async function runLoad(
+  port: number,
+  scenario: Scenario,
+  seconds: number,
+): Promise<{ result?: LoadResult; epoll?: EpollResult; cpu: number }> {
+  if (scenario.client === "loadgen") return await loadgen(port, scenario, seconds);
+  const { result, cpu } = await epollLoad(epollClient!, port, scenario, seconds);
+  return { epoll: result, cpu };
 }
 
 async function measure(
@@ -320,37 +502,35 @@ async function measure(
   const port = freePort();
   await using running = await startServer(server, port);
   const startRss = rssKiB(running.pid);
-  if (!scenario.memory) await load(port, scenario.args, 1); // Warm-up, not measured.
+  if (!scenario.memory) await runLoad(port, scenario, 1); // Warm-up, not measured.
   let peakRss = rssKiB(running.pid);
   const sampler = setInterval(() => {
     peakRss = Math.max(peakRss, rssKiB(running.pid));
   }, 100);
   const cpuBefore = cpuSeconds(running.pid);
   const coresBefore = cpuTimes();
-  let result: LoadResult;
+  const started = performance.now();
+  let measured: Awaited<ReturnType<typeof runLoad>>;
   try {
-    result = await load(port, scenario.args, scenario.seconds ?? seconds);
+    measured = await runLoad(port, scenario, scenario.seconds ?? seconds);
   } finally {
     clearInterval(sampler);
   }
+  const elapsed = (performance.now() - started) / 1000;
   peakRss = Math.max(peakRss, rssKiB(running.pid));
   const coreBusy = cpuTimes().map((after, i) =>
     (after.busy - coresBefore[i].busy) / (after.total - coresBefore[i].total)
   );
-  const serverCpu = (cpuSeconds(running.pid) - cpuBefore) / result.seconds;
-  const epoll = scenario.epoll && epollClient !== undefined
-    ? await epollLoad(epollClient, port, scenario.seconds ?? seconds)
-    : undefined;
   return {
     scenario: scenario.name,
     server,
-    result,
-    serverCpu,
-    loadCpu: result.cpuSeconds / result.seconds,
+    result: measured.result,
+    epoll: measured.epoll,
+    serverCpu: (cpuSeconds(running.pid) - cpuBefore) / elapsed,
+    loadCpu: measured.cpu,
     startRss,
     peakRss,
     coreBusy,
-    epoll,
   };
 }
 
@@ -370,65 +550,26 @@ function disturbance(m: Measurement): number {
   return Math.max(...shares.map((share, i) => Math.max(0, (m.coreBusy[i] ?? 0) - share)));
 }
 
+/** The number a scenario is judged by, and whether lower is better. */
+function headline(scenario: Scenario, m: Measurement): { value: number; lower: boolean } {
+  return scenario.memory
+    ? { value: (m.peakRss - m.startRss) / 1024, lower: true }
+    : { value: loadOf(m).roundTripsPerSecond, lower: false };
+}
+
 /**
- * The measurement to keep of several. Only undisturbed runs count (memory does
- * not depend on the CPU: there all do); without any, the least disturbed one.
- * Of those, the highest throughput, or the median latency or memory.
+ * The measurement a summary cell shows of several: the median of the
+ * undisturbed runs by the scenario's headline (all runs for memory, which
+ * does not depend on the CPU; the least disturbed one when none is clean).
  */
-function best(scenario: Scenario, items: Measurement[]): Measurement {
+function median(scenario: Scenario, items: Measurement[]): Measurement {
   const clean = scenario.memory ? items : items.filter((m) => disturbance(m) <= DISTURBED);
   if (clean.length === 0) return items.reduce((a, b) => disturbance(b) < disturbance(a) ? b : a);
   const sorted = clean.toSorted((a, b) =>
     headline(scenario, a).value - headline(scenario, b).value
   );
-  return headline(scenario, sorted[0]).lower
-    ? sorted[Math.floor((sorted.length - 1) / 2)]
-    : sorted[sorted.length - 1];
+  return sorted[Math.floor((sorted.length - 1) / 2)];
 }
-
-/** A value, marked when its run was disturbed by other processes. */
-function cell(scenario: Scenario, m: Measurement, value: number): string {
-  const marked = !scenario.memory && disturbance(m) > DISTURBED;
-  return marked
-    ? `${format(value)} (disturbed +${Math.round(disturbance(m) * 100)}%)`
-    : format(value);
-}
-
-/** "66% (+8%)": our process's share of its core, and what others took from it. */
-function core(share: number, busy: number | undefined): string {
-  const others = busy === undefined ? undefined : Math.max(0, busy - share);
-  return `${Math.round(share * 100)}%${
-    others === undefined || !pinned ? "" : ` (+${Math.round(others * 100)}%)`
-  }`;
-}
-
-/** The number a scenario is judged by, and its unit; higher is better unless `lower`. */
-function headline(scenario: Scenario, m: Measurement) {
-  return metrics(scenario, m)[0];
-}
-
-/** What a measurement is judged by, first the headline; lower is better when `lower`. */
-function metrics(scenario: Scenario, m: Measurement) {
-  switch (scenario.name) {
-    case "c1000": {
-      const loadgen = { value: m.result.latency.p99, unit: "p99 ms, loadgen.ts", lower: true };
-      return m.epoll === undefined
-        ? [loadgen]
-        : [{ value: m.epoll.latency.p99, unit: "p99 ms, C epoll client", lower: true }, loadgen];
-    }
-    case "idle":
-      return [{ value: (m.peakRss - m.startRss) / 1024, unit: "MiB RSS over start", lower: true }];
-    default:
-      return [{ value: m.result.roundTripsPerSecond, unit: "round trips/s", lower: false }];
-  }
-}
-
-const TARGETS: Record<string, string> = {
-  game: ">= 0.9x floor",
-  pipeline: ">= 0.8x floor",
-  c1000: "p99 < 20 ms",
-  idle: "< 100 MiB",
-};
 
 function format(value: number): string {
   if (value >= 1000) return Math.round(value).toLocaleString("en-US");
@@ -441,83 +582,80 @@ function ratio(a: number | undefined, b: number | undefined): string {
   return a === undefined || b === undefined || b === 0 ? "-" : `${(a / b).toFixed(2)}x`;
 }
 
+/** "66% (+8%)": a process's share of its core, and what others took from that core. */
+function core(share: number, busy: number | undefined): string {
+  const others = busy === undefined || !pinned ? undefined : Math.max(0, busy - share);
+  return `${Math.round(share * 100)}%${
+    others === undefined ? "" : ` (+${Math.round(others * 100)}%)`
+  }`;
+}
+
+/** Which ratios the summary shows: ours (or ours-w2) over another server. */
+const RATIOS: readonly (readonly [ServerName, ServerName])[] = [
+  ["ours", "floor"],
+  ["ours", "ours-ungated"],
+  ["ours", "seed"],
+  ["ours-w2", "ours"],
+];
+
 function table(
   scenarios: readonly Scenario[],
   servers: readonly ServerName[],
-  results: Map<string, Measurement>,
+  all: readonly Measurement[],
 ): string {
+  const runs = (scenario: Scenario, server: ServerName) =>
+    all.filter((m) => m.scenario === scenario.name && m.server === server);
+  const ratios = RATIOS.filter(([a, b]) => servers.includes(a) && servers.includes(b));
   const lines = [
-    `| scenario | metric | ${servers.join(" | ")} | ours/floor | ours/seed | target |`,
-    `|---|---|${servers.map(() => "---:").join("|")}|---:|---:|---|`,
+    `| scenario | metric | ${servers.join(" | ")} | ${
+      ratios.map(([a, b]) => `${a}/${b}`).join(" | ")
+    } | target |`,
+    `|---|---|${servers.map(() => "---:").join("|")}|${ratios.map(() => "---:").join("|")}|---|`,
   ];
   for (const scenario of scenarios) {
-    const some = servers.map((s) => results.get(`${scenario.name}/${s}`)).find(Boolean);
-    if (!some) continue;
-    for (const [row, { unit }] of metrics(scenario, some).entries()) {
-      const value = (server: ServerName) => {
-        const m = results.get(`${scenario.name}/${server}`);
-        return m === undefined ? undefined : metrics(scenario, m)[row]?.value;
-      };
-      const cells = servers.map((s) => {
-        const m = results.get(`${scenario.name}/${s}`);
-        const v = value(s);
-        return m === undefined || v === undefined ? "-" : cell(scenario, m, v);
-      });
-      lines.push(
-        `| ${row === 0 ? scenario.title : ""} | ${unit} | ${cells.join(" | ")} | ${
-          ratio(value("ours"), value("floor"))
-        } | ${ratio(value("ours"), value("seed"))} | ${row === 0 ? TARGETS[scenario.name] : ""} |`,
-      );
-    }
+    const values = new Map<ServerName, number>();
+    const cells = servers.map((server) => {
+      const items = runs(scenario, server);
+      if (items.length === 0) return "-";
+      const m = median(scenario, items);
+      const value = headline(scenario, m).value;
+      values.set(server, value);
+      const marked = !scenario.memory && disturbance(m) > DISTURBED;
+      return marked
+        ? `${format(value)} (disturbed +${Math.round(disturbance(m) * 100)}%)`
+        : format(value);
+    });
+    if (values.size === 0) continue;
+    const unit = scenario.memory ? "MiB RSS over start" : "round trips/s, median run";
+    lines.push(
+      `| ${scenario.title} | ${unit} | ${cells.join(" | ")} | ${
+        ratios.map(([a, b]) => ratio(values.get(a), values.get(b))).join(" | ")
+      } | ${scenario.target} |`,
+    );
   }
   lines.push(
     "",
-    "| scenario | server | round trips/s | games/s | p50 ms | p99 ms | max ms | errors | peak open | server core | load core | server CPU µs/rt | RSS start MiB | RSS peak MiB |",
-    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "Every run, in the order measured:",
+    "",
+    "| scenario | server | round trips/s | p50 ms | p99 ms | max ms | errors | rt/conn min / p10 / median | Jain | waited > 1 s | never answered | server core | client core | server CPU µs/rt | RSS start / peak MiB |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
   );
-  for (const scenario of scenarios) {
-    for (const server of servers) {
-      const m = results.get(`${scenario.name}/${server}`);
-      if (!m) continue;
-      const r = m.result;
-      lines.push(
-        `| ${scenario.name} | ${server} | ${format(r.roundTripsPerSecond)} | ${
-          format(r.gamesPerSecond)
-        } | ${format(r.latency.p50)} | ${format(r.latency.p99)} | ${format(r.latency.max)} | ${
-          r.errors === 0 ? "0" : `${r.errors} (${r.firstError})`
-        } | ${r.peakOpen} | ${core(m.serverCpu, m.coreBusy[0])} | ${
-          core(m.loadCpu, m.coreBusy[1])
-        } | ${r.roundTrips === 0 ? "-" : format(m.serverCpu * r.seconds * 1e6 / r.roundTrips)} | ${
-          format(m.startRss / 1024)
-        } | ${format(m.peakRss / 1024)} |`,
-      );
-    }
-  }
-  const epolls = scenarios.flatMap((scenario) =>
-    servers.flatMap((server) => {
-      const epoll = results.get(`${scenario.name}/${server}`)?.epoll;
-      return epoll ? [{ scenario, server, epoll }] : [];
-    })
-  );
-  if (epolls.length > 0) {
+  for (const m of all) {
+    const scenario = scenarios.find((s) => s.name === m.scenario);
+    if (scenario === undefined || !servers.includes(m.server)) continue;
+    const l = loadOf(m);
+    const f = l.fairness;
     lines.push(
-      "",
-      "| scenario (C epoll client) | server | round trips/s | p50 ms | p90 ms | p99 ms | max ms | mean ms | first reply after 1 s | never answered | errors | rt/conn min / p10 / median | Jain | waited > 1 s | timeouts |",
-      "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+      `| ${m.scenario} | ${m.server} | ${format(l.roundTripsPerSecond)} | ${format(l.p50)} | ${
+        format(l.p99)
+      } | ${format(l.max)} | ${l.errors} | ${f ? `${f.min} / ${f.p10} / ${f.median}` : "-"} | ${
+        f ? f.jain.toFixed(3) : "-"
+      } | ${f?.waitedOver1s ?? "-"} | ${f?.neverAnswered ?? "-"} | ${
+        core(m.serverCpu, m.coreBusy[0])
+      } | ${core(m.loadCpu, m.coreBusy[1])} | ${
+        l.roundTrips === 0 ? "-" : format(m.serverCpu * l.seconds * 1e6 / l.roundTrips)
+      } | ${format(m.startRss / 1024)} / ${format(m.peakRss / 1024)} |`,
     );
-    for (const { scenario, server, epoll: e } of epolls) {
-      const l = e.latency;
-      const f = e.fairness;
-      lines.push(
-        `| ${scenario.name} | ${server} | ${format(e.roundTripsPerSecond)} | ${format(l.p50)} | ${
-          format(l.p90)
-        } | ${format(l.p99)} | ${format(l.max)} | ${
-          format(l.mean)
-        } | ${e.firstReplyAfter1s} | ${e.neverAnswered} | ${e.errors} | ${
-          f ? `${f.min} / ${f.p10} / ${f.median}` : "-"
-        } | ${f ? f.jain.toFixed(3) : "-"} | ${f?.waitedOver1s ?? "-"} | ${f?.timeouts ?? "-"} |`,
-      );
-    }
   }
   return lines.join("\n");
 }
@@ -530,6 +668,7 @@ if (import.meta.main) {
       rounds: { type: "string", default: "1" },
       only: { type: "string" },
       servers: { type: "string" },
+      pin: { type: "string", default: "on" },
       json: { type: "string" },
       "ours-flag": { type: "string", multiple: true },
       from: { type: "string" },
@@ -542,22 +681,23 @@ if (import.meta.main) {
   if (!Number.isInteger(seconds) || seconds < 1 || !Number.isInteger(rounds) || rounds < 1) {
     throw new RangeError("--duration and --rounds need positive integers");
   }
+  if (values.pin !== "on" && values.pin !== "off") throw new RangeError("--pin needs on or off");
   const only = values.only?.split(",");
+  const unknown = only?.filter((name) => !SCENARIOS.some((s) => s.name === name)) ?? [];
+  if (unknown.length > 0) throw new RangeError(`Unknown scenario ${unknown.join(", ")}`);
   const scenarios = SCENARIOS.filter((s) => only === undefined || only.includes(s.name));
-  const servers = (values.servers?.split(",") ?? SERVERS).filter((s): s is ServerName =>
-    (SERVERS as readonly string[]).includes(s)
-  );
+  const named = values.servers?.split(",") ?? SERVERS.filter((s) => s !== "ours-w2");
+  const strangers = named.filter((s) => !(SERVERS as readonly string[]).includes(s));
+  if (strangers.length > 0) throw new RangeError(`Unknown server ${strangers.join(", ")}`);
+  const servers = named as ServerName[];
+  pinned = values.pin === "on" && await hasTaskset() && navigator.hardwareConcurrency >= 2;
+  if (values.from === undefined && pinned && servers.includes("ours-w2")) {
+    throw new RangeError("ours-w2 runs two threads: measure it with --pin off");
+  }
   const all = values.from === undefined
     ? await measureAll(scenarios, servers, seconds, rounds)
     : JSON.parse(await Deno.readTextFile(values.from)) as Measurement[];
-  const results = new Map<string, Measurement>();
-  for (const scenario of scenarios) {
-    for (const server of servers) {
-      const runs = all.filter((m) => m.scenario === scenario.name && m.server === server);
-      if (runs.length > 0) results.set(`${scenario.name}/${server}`, best(scenario, runs));
-    }
-  }
-  say(Deno.stdout, table(scenarios, servers, results));
+  say(Deno.stdout, table(scenarios, servers, all));
   if (values.json) await Deno.writeTextFile(values.json, JSON.stringify(all, null, 2));
 }
 
@@ -570,27 +710,34 @@ async function measureAll(
 ): Promise<Measurement[]> {
   say(
     Deno.stderr,
-    pinned ? "Servers on CPU 0, load generator on CPU 1" : "No taskset: processes not pinned",
+    pinned ? "Servers on CPU 0, load generators on CPU 1" : "Processes not pinned",
   );
   if (oursFlags.length > 0) say(Deno.stderr, `Our server runs with ${oursFlags.join(" ")}`);
-  if (scenarios.some((s) => s.epoll)) {
+  let measured = scenarios;
+  if (scenarios.some((s) => s.client === "c")) {
     epollClient = await buildEpollClient();
-    if (!epollClient) say(Deno.stderr, "No C compiler: c1000 is measured by loadgen.ts alone");
+    if (!epollClient) {
+      say(Deno.stderr, "No C compiler: the C client's scenarios are left out");
+      measured = scenarios.filter((s) => s.client !== "c");
+    }
   }
   const all: Measurement[] = [];
   try {
-    for (const scenario of scenarios) {
+    for (const scenario of measured) {
       // Memory hardly depends on the other processes: two rounds are enough.
       for (let round = 0; round < (scenario.memory ? Math.min(rounds, 2) : rounds); round++) {
         for (const server of servers) {
           const m = await measure(scenario, server, seconds);
+          const l = loadOf(m);
           say(
             Deno.stderr,
-            `${scenario.name} ${server}: ${
-              metrics(scenario, m).map(({ value, unit }) => `${format(value)} ${unit}`).join(", ")
-            } (server core ${core(m.serverCpu, m.coreBusy[0])}, load core ${
+            `${scenario.name} ${server}: ${format(l.roundTripsPerSecond)} rt/s, p99 ${
+              format(l.p99)
+            } ms, max ${format(l.max)} ms, Jain ${l.fairness?.jain.toFixed(3) ?? "-"}, never ${
+              l.fairness?.neverAnswered ?? "-"
+            } (server core ${core(m.serverCpu, m.coreBusy[0])}, client core ${
               core(m.loadCpu, m.coreBusy[1])
-            }, errors ${m.result.errors})`,
+            }, errors ${l.errors})`,
           );
           all.push(m);
         }
