@@ -8,7 +8,13 @@
  */
 
 import { MAX_LINE_BYTES } from "./framing.ts";
-import { type HttpOptions, type HttpSide, startHttp, type WebSocketGame } from "./http.ts";
+import {
+  type HttpHooks,
+  type HttpOptions,
+  type HttpSide,
+  startHttp,
+  type WebSocketGame,
+} from "./http.ts";
 import { Gate } from "./gate.ts";
 import { describeError, type Fields, type Level, type Logger, silentLogger } from "./log.ts";
 import { closeQuietly, randomSeed, writeAll } from "./net.ts";
@@ -174,8 +180,9 @@ export interface ServeOptions extends SessionServeOptions {
    * its own gate. `maxConnections` is then a total, split as ceil(total / N)
    * per worker, so with an uneven spread one worker may refuse while another
    * has room. `logger`, `onEvent`, `onConnection` and `onListen` work by
-   * message passing; `http` is not supported with workers (`RangeError`).
-   * Needs the `net` unstable flag. See `workers.ts`.
+   * message passing; with `http` the main thread serves HTTP and the
+   * WebSocket games, and `/metrics` sums every worker's metrics. Needs the
+   * `net` unstable flag. See `workers.ts`.
    * @default {1}
    */
   workers?: number;
@@ -747,6 +754,77 @@ function parseAddress(text: string): ClientAddress {
  */
 export function serve(options: ServeOptions = {}): GuessServer {
   if ((options.workers ?? 1) !== 1) return serveWorkers(options, SERVER_DEFAULTS);
+  return startLoop(options).server as GuessServer;
+}
+
+/**
+ * The main thread's loop of `serve({ workers, http })` (see `workers.ts`):
+ * {@linkcode serve}'s connection loop without a TCP listener or an HTTP side,
+ * for the WebSocket games that the main thread's HTTP side hands it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { WebSocketLoop } from "./server.ts";
+ * const loop: Pick<WebSocketLoop, "connections"> = { connections: 0 };
+ * assert.equal(loop.connections, 0);
+ * ```
+ */
+export interface WebSocketLoop {
+  /** Resolves once the loop stopped and every connection is closed. */
+  readonly finished: Promise<void>;
+  /** How many WebSocket connections it has open. */
+  readonly connections: number;
+  /** Its metrics: the WebSocket connections and their games. */
+  readonly metrics: ServerMetrics;
+  /** Takes an upgraded WebSocket as a game connection, or refuses it with `ERROR`. */
+  readonly adopt: HttpHooks["adopt"];
+  /** Drains it with the grace time, as {@linkcode GuessServer.shutdown}. Idempotent. */
+  shutdown(): Promise<void>;
+}
+
+/**
+ * Starts a {@linkcode WebSocketLoop}: what `workers.ts` runs on the main
+ * thread with `http`. A WebSocket is refused while this loop's connections
+ * plus `elsewhere()` (the workers' open connections) reach `maxConnections`.
+ *
+ * @param options The options of `serve()`; `http`, `workers` and the TCP ones are ignored.
+ * @param elsewhere How many connections the rest of the process holds.
+ * @returns The loop.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { serveWebSockets } from "./server.ts";
+ * const loop = serveWebSockets({ fairness: false }, () => 0);
+ * assert.equal(loop.connections, 0);
+ * await loop.shutdown();
+ * ```
+ */
+export function serveWebSockets(options: ServeOptions, elsewhere: () => number): WebSocketLoop {
+  const { server, adopt } = startLoop({ ...options, http: undefined }, elsewhere);
+  return {
+    finished: server.finished,
+    get connections() {
+      return server.connections;
+    },
+    metrics: server.metrics,
+    adopt,
+    shutdown: server.shutdown,
+  };
+}
+
+/**
+ * One event loop's server: {@linkcode serve}'s, or without `elsewhere` given
+ * (the TCP listener and the HTTP side) {@linkcode serveWebSockets}'s.
+ */
+function startLoop(
+  options: ServeOptions,
+  elsewhere?: () => number,
+): {
+  server: Omit<GuessServer, "addr"> & { addr: Deno.NetAddr | undefined };
+  adopt: HttpHooks["adopt"];
+} {
   const settings = { ...SERVER_DEFAULTS, ...withoutUndefined(options) };
   const logger = options.logger ?? silentLogger;
   // Every option is checked before the listener opens, so a bad one leaks nothing.
@@ -777,13 +855,13 @@ export function serve(options: ServeOptions = {}): GuessServer {
   const rng = new Rng(seedOf(options));
   const metrics = new ServerMetrics();
   const started = performance.now();
-  const listener = Deno.listen({
+  const listener = elsewhere ? undefined : Deno.listen({
     hostname: settings.hostname,
     port: settings.port,
     tcpBacklog: settings.tcpBacklog,
     reusePort: options.reusePort,
   });
-  const addr = listener.addr;
+  const addr = listener?.addr;
   let gate: Gate | undefined;
   const connections = new Set<Connection>();
   const refusals = new Set<Promise<void>>();
@@ -910,35 +988,39 @@ export function serve(options: ServeOptions = {}): GuessServer {
     return connection;
   };
 
+  /** Open connections against `maxConnections`: this loop's, and the rest of the process's. */
+  const held = () => connections.size + (elsewhere?.() ?? 0);
+  const adopt: HttpHooks["adopt"] = (socket, game, remote) => {
+    if (stopping || held() >= settings.maxConnections) {
+      metrics.connectionsRefused.inc({ transport: "websocket" });
+      const message = stopping ? SHUTTING_DOWN : busyMessage(settings.maxConnections);
+      metrics.protocolErrors.inc({ kind: stopping ? "shutting_down" : "server_busy" });
+      const refusal = refuseWebSocket(socket, message);
+      refusals.add(refusal);
+      refusal.finally(() => refusals.delete(refusal));
+      return;
+    }
+    const transport = webSocketTransport(socket, settings.maxLineBytes);
+    const connection = open(transport, parseAddress(remote), "websocket", game);
+    transport.onBadMessage = (message) => {
+      logger.log("warn", `${message}, closing`, { conn: connection.id });
+      connection.kick(`${message}, closing`);
+    };
+  };
+
   let httpSide: HttpSide | undefined;
   if (http) {
     try {
       httpSide = startHttp(http, {
         metrics: () => metrics.render(Math.round(performance.now() - started) / 1000),
         healthy: () => !stopping,
-        capacity: () => settings.maxConnections - connections.size,
+        capacity: () => settings.maxConnections - held(),
         onResponse: (status) => metrics.httpRequests.inc({ code: String(status) }),
-        adopt(socket, game, remote) {
-          if (stopping || connections.size >= settings.maxConnections) {
-            metrics.connectionsRefused.inc({ transport: "websocket" });
-            const message = stopping ? SHUTTING_DOWN : busyMessage(settings.maxConnections);
-            metrics.protocolErrors.inc({ kind: stopping ? "shutting_down" : "server_busy" });
-            const refusal = refuseWebSocket(socket, message);
-            refusals.add(refusal);
-            refusal.finally(() => refusals.delete(refusal));
-            return;
-          }
-          const transport = webSocketTransport(socket, settings.maxLineBytes);
-          const connection = open(transport, parseAddress(remote), "websocket", game);
-          transport.onBadMessage = (message) => {
-            logger.log("warn", `${message}, closing`, { conn: connection.id });
-            connection.kick(`${message}, closing`);
-          };
-        },
+        adopt,
       });
     } catch (error) {
       // The HTTP port is taken, say: do not leave the game port open behind the error.
-      listener.close();
+      listener?.close();
       clearInterval(sweeper);
       throw error;
     }
@@ -953,7 +1035,7 @@ export function serve(options: ServeOptions = {}): GuessServer {
   );
   const refusedLog = new RateLimitedLog(logger, "warn", "Server busy, refusing connection");
   const acceptSkips = new RateLimitedLog(logger, "debug", "Accept skipped a connection");
-  const accepting = (async () => {
+  const accepting = listener === undefined ? gateOpening : (async () => {
     await gateOpening;
     for (;;) {
       let conn: Deno.TcpConn;
@@ -1012,7 +1094,7 @@ export function serve(options: ServeOptions = {}): GuessServer {
       connections: connections.size,
       grace_s: settings.grace / 1000,
     });
-    listener.close();
+    listener?.close();
     for (const connection of connections) {
       if (connection.inGame) connection.drain();
       else connection.kick(SHUTTING_DOWN);
@@ -1029,7 +1111,9 @@ export function serve(options: ServeOptions = {}): GuessServer {
   const onAbort = () => void shutdown();
   options.signal?.addEventListener("abort", onAbort, { once: true });
   if (options.signal?.aborted) shutdown();
-  if (options.onListen) options.onListen(addr);
+  if (addr === undefined) {
+    // The WebSocket loop of workers.ts: its HTTP side is announced there.
+  } else if (options.onListen) options.onListen(addr);
   else {
     logger.log(
       "info",
@@ -1039,7 +1123,7 @@ export function serve(options: ServeOptions = {}): GuessServer {
   }
   if (httpSide && !http?.onListen) logger.log("info", `HTTP on ${addressOf(httpSide.addr)}`);
 
-  return {
+  const server = {
     addr,
     finished,
     get connections() {
@@ -1050,6 +1134,7 @@ export function serve(options: ServeOptions = {}): GuessServer {
     shutdown,
     [Symbol.asyncDispose]: shutdown,
   };
+  return { server, adopt };
 }
 
 /** How long the accept loop waits after a resource error (EMFILE and the like). */
