@@ -103,8 +103,8 @@ export interface WebSocketGame {
  * ```
  */
 export interface HttpHooks {
-  /** The text of `/metrics`. */
-  metrics(): string;
+  /** The text of `/metrics`, or a promise of it (the workers' metrics come by message). */
+  metrics(): string | Promise<string>;
   /** False once shutdown has started: `/healthz` answers 503, `/ws` is refused. */
   healthy(): boolean;
   /** How many more connections the shared limit allows now (`maxConnections` minus the open ones). */
@@ -302,7 +302,7 @@ export function createHandler(
   const maxUrlBytes = options.maxUrlBytes ?? HTTP_DEFAULTS.maxUrlBytes;
   const allowed = new Set((options.allowOrigins ?? []).map(checkOrigin));
 
-  const route = (request: Request, remote: string): Response => {
+  const route = (request: Request, remote: string): Response | Promise<Response> => {
     const url = new URL(request.url);
     const headers = securityHeaders(url.host);
     // The request target as sent: the URL minus scheme and host.
@@ -341,7 +341,11 @@ export function createHandler(
     if (url.pathname === "/metrics") {
       headers.set("content-type", "text/plain; version=0.0.4; charset=utf-8");
       headers.set("cache-control", "no-store");
-      return new Response(request.method === "HEAD" ? null : hooks.metrics(), { headers });
+      if (request.method === "HEAD") return new Response(null, { headers });
+      const body = hooks.metrics();
+      return typeof body === "string"
+        ? new Response(body, { headers })
+        : body.then((text) => new Response(text, { headers }));
     }
     // GET /ws
     const origin = request.headers.get("origin");
@@ -365,17 +369,17 @@ export function createHandler(
     return response;
   };
 
-  return (request, info) => {
+  return async (request, info) => {
     let response: Response;
     try {
       const addr = info?.remoteAddr;
-      response = route(request, addr ? `${addr.hostname}:${addr.port}` : "unknown");
+      response = await route(request, addr ? `${addr.hostname}:${addr.port}` : "unknown");
     } catch {
       // E.g. an upgrade request that is not a valid WebSocket handshake.
       response = text(400, "Bad request", securityHeaders(""));
     }
     hooks.onResponse?.(response.status);
-    return Promise.resolve(response);
+    return response;
   };
 }
 
