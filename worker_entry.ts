@@ -3,8 +3,10 @@
 /**
  * One worker of `serve({ workers })` (see `workers.ts`): a whole server with
  * `reusePort`, its own event loop and its own gate. Its logger, connection
- * and game events go to the main thread by message; `shutdown` drains it
- * with the server's grace, then it answers `finished`.
+ * and game events go to the main thread by message; `metrics` asks for a
+ * snapshot of its registry (for the main thread's `/metrics`); `shutdown`
+ * drains it with the server's grace, then it answers `finished` with its last
+ * snapshot.
  *
  * @module
  */
@@ -41,7 +43,10 @@ function start(request: Extract<WorkerRequest, { type: "start" }>): void {
     reply({ type: "failed", error: describeError(error) });
     return;
   }
-  server.finished.then(() => reply({ type: "finished" }));
+  const running = server;
+  running.finished.then(() =>
+    reply({ type: "finished", snapshot: running.metrics.registry.snapshot() })
+  );
 }
 
 self.onmessage = (event: MessageEvent<WorkerRequest>) => {
@@ -55,6 +60,14 @@ self.onmessage = (event: MessageEvent<WorkerRequest>) => {
       stopping = true;
       if (server) server.shutdown();
       else reply({ type: "finished" });
+      return;
+    case "metrics":
+      // Between two of this loop's tasks: the snapshot is consistent.
+      reply({
+        type: "metrics",
+        id: request.id,
+        snapshot: server?.metrics.registry.snapshot() ?? [],
+      });
       return;
     case "crash":
       // The test hook: an uncaught error, as a bug in the worker would be.

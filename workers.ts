@@ -25,9 +25,42 @@
  * - Across the thread boundary: `logger` gets every worker's records by
  *   message, with a `worker` field (1..N); `onConnection` events carry
  *   `worker`; `onEvent` gets game events by message (one per event: costly
- *   under load); `connections` is the sum of the workers' last reports.
- *   `metrics` is the main thread's own registry and stays empty (the
- *   workers' are not merged); `http` is not supported (`RangeError`).
+ *   under load); `connections` is the sum of the workers' last reports
+ *   (and of the main thread's WebSockets, below).
+ * - `http`: one HTTP side for the whole process, on the main thread (the
+ *   page, `/ws`, `/metrics`, `/healthz`), listening once `serve()` returns
+ *   (before every worker may listen: `onListen` says when). Not in a worker:
+ *   a worker can die and be restarted, and the HTTP side must outlive that,
+ *   answer `/healthz` through the whole drain and gather every worker's
+ *   metrics, which is the supervisor's job anyway.
+ * - `/ws` games are played on the main thread's own connection loop
+ *   (`serveWebSockets()` in `server.ts`: the same loop as one loop's server,
+ *   without a TCP listener), not handed to a worker: a `WebSocket` cannot be
+ *   transferred to a worker, and relaying each line through `postMessage`
+ *   would cost more than the game. A WebSocket counts against the
+ *   `maxConnections` total: it is refused (`ERROR Server busy …`) when the
+ *   main thread's WebSockets plus the workers' last reported connections
+ *   reach it. The workers' TCP limit, ceil(total / N) each, does not see the
+ *   WebSockets, so TCP connections arriving after them can take the process
+ *   up to the total plus the WebSockets open. Its log records carry
+ *   `worker=0`, and so do its `onConnection` events.
+ * - `/metrics` is the process's totals, fresh per scrape: the main thread
+ *   asks every running worker for a snapshot of its registry by message and
+ *   waits at most {@linkcode METRICS_WAIT_MS} for each; the snapshots, the
+ *   main thread's own (WebSockets, HTTP requests) and those of dead workers
+ *   are summed with `mergeSnapshots()` (gauges: open connections summed, the
+ *   uptime the main thread's). Every series a worker starts at 0 is there
+ *   before its first increase. A worker that does not answer in time counts
+ *   with the last snapshot it sent (none yet: nothing), with a `warn` log, so
+ *   a scrape never waits longer and a counter never goes back. A worker that
+ *   dies keeps its counters and histograms in the totals as of its last
+ *   snapshot (what it counted after that is lost with its connections); its
+ *   gauges go. Workers do not push snapshots: a scrape costs each one message
+ *   and an idle server none. There is no `worker` label. `metrics` (the
+ *   property) is the main thread's own registry: empty without `http`.
+ * - `/healthz` is 200 until `shutdown()` starts, then 503 until every worker
+ *   and the main thread's WebSockets are drained; then the HTTP side stops
+ *   and `finished` resolves.
  * - A worker that dies (an uncaught error, a failed start) is logged and
  *   restarted after 100 ms, doubling up to 5 s while it keeps dying (reset
  *   once a worker ran 10 s); its connections are lost, the others keep
@@ -36,10 +69,17 @@
  * @module
  */
 
-import { type Fields, type Level, silentLogger } from "./log.ts";
-import { ServerMetrics } from "./metrics.ts";
+import { type HttpSide, startHttp } from "./http.ts";
+import { type Fields, type Level, type Logger, silentLogger } from "./log.ts";
+import { formatExposition, mergeSnapshots, ServerMetrics, type Snapshot } from "./metrics.ts";
 import type { GameEvent } from "./protocol.ts";
-import type { ConnectionEvent, GuessServer, ServeOptions } from "./server.ts";
+import {
+  type ConnectionEvent,
+  type GuessServer,
+  type ServeOptions,
+  serveWebSockets,
+  type WebSocketLoop,
+} from "./server.ts";
 
 /** The most workers one process may run. */
 export const MAX_WORKERS = 256;
@@ -50,6 +90,13 @@ const RESTART_FIRST_MS = 100;
 const RESTART_MAX_MS = 5_000;
 /** A worker that ran this long without dying resets its restart delay. */
 const RESTART_RESET_MS = 10_000;
+
+/**
+ * How long a `/metrics` scrape waits for each worker's snapshot, in
+ * milliseconds; a worker that has not answered by then counts with the last
+ * snapshot it sent (Prometheus's own scrape timeout defaults to 10 s).
+ */
+export const METRICS_WAIT_MS = 1_000;
 
 /**
  * The options a worker gets: what can cross the thread boundary.
@@ -95,6 +142,7 @@ export type WorkerRequest =
     readonly events: boolean;
   }
   | { readonly type: "shutdown" }
+  | { readonly type: "metrics"; readonly id: number }
   | { readonly type: "crash" };
 
 /**
@@ -116,8 +164,9 @@ export type WorkerReply =
   }
   | { readonly type: "connection"; readonly event: ConnectionEvent }
   | { readonly type: "event"; readonly event: GameEvent }
+  | { readonly type: "metrics"; readonly id: number; readonly snapshot: Snapshot }
   | { readonly type: "failed"; readonly error: string }
-  | { readonly type: "finished" };
+  | { readonly type: "finished"; readonly snapshot?: Snapshot };
 
 /** One worker slot: the running Web Worker (if any) and what it reported. */
 interface Slot {
@@ -128,6 +177,12 @@ interface Slot {
   started: number;
   delay: number;
   restartTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The last metrics the running worker sent (its final ones once it finished). */
+  snapshot: Snapshot;
+  /** Counts the workers this slot retired, so a scrape drops what it asked a retired one. */
+  generation: number;
+  /** Scrapes waiting for this worker's metrics, by request id. */
+  scrapes: Map<number, (snapshot: Snapshot | undefined) => void>;
   /** Resolves once this slot is done for good (after shutdown). */
   done: PromiseWithResolvers<void>;
 }
@@ -185,7 +240,7 @@ export function crashWorker(server: GuessServer, worker: number): void {
  * @param options The options of `serve()`.
  * @param defaults The defaults of `serve()` (`SERVER_DEFAULTS`).
  * @returns The running server, as one loop's.
- * @throws {RangeError} On a bad `workers` value, with `http`, or off Linux.
+ * @throws {RangeError} On a bad `workers` value or another bad option, or off Linux.
  *
  * @example
  * ```ts ignore
@@ -199,9 +254,6 @@ export function serveWorkers(
   defaults: { readonly hostname: string; readonly port: number; readonly maxConnections: number },
 ): GuessServer {
   const count = checkWorkers(options.workers ?? 1);
-  if (options.http !== undefined) {
-    throw new RangeError("Option http is not supported with workers");
-  }
   if (Deno.build.os !== "linux") {
     throw new RangeError(
       `Option workers needs Linux: on ${Deno.build.os} reusePort does not spread connections`,
@@ -236,6 +288,9 @@ export function serveWorkers(
   };
   let stopping = false;
   let announced = false;
+  const started = performance.now();
+  /** The counters and histograms of workers that died: their totals do not go back. */
+  let retired: Snapshot = [];
 
   const slots: Slot[] = Array.from({ length: count }, (_, i) => ({
     index: i + 1,
@@ -245,8 +300,85 @@ export function serveWorkers(
     started: 0,
     delay: RESTART_FIRST_MS,
     restartTimer: undefined,
+    snapshot: [],
+    generation: 0,
+    scrapes: new Map(),
     done: Promise.withResolvers<void>(),
   }));
+  const workerConnections = () => slots.reduce((sum, slot) => sum + slot.connections, 0);
+
+  // With http: the main thread's HTTP side and its WebSocket loop (module doc).
+  let loop: WebSocketLoop | undefined;
+  let httpSide: HttpSide | undefined;
+  if (options.http) {
+    const http = options.http;
+    loop = serveWebSockets({
+      ...options,
+      maxConnections: total,
+      logger: withFields(logger, { worker: 0 }),
+      onConnection: options.onConnection &&
+        ((event) => options.onConnection!({ ...event, worker: 0 })),
+    }, workerConnections);
+    const main = loop;
+    try {
+      httpSide = startHttp(http, {
+        metrics: () => scrape(main),
+        healthy: () => !stopping,
+        capacity: () => total - workerConnections() - main.connections,
+        onResponse: (status) => main.metrics.httpRequests.inc({ code: String(status) }),
+        adopt: main.adopt,
+      });
+    } catch (error) {
+      // The HTTP port is taken, say: no worker has started yet.
+      void main.shutdown();
+      throw error;
+    }
+  }
+
+  let nextScrape = 1;
+  /** Asks a worker for its metrics; at most METRICS_WAIT_MS, else its last snapshot. */
+  const ask = (slot: Slot): Promise<Snapshot> => {
+    const worker = slot.worker;
+    if (worker === undefined || !slot.listened) return Promise.resolve(slot.snapshot);
+    const id = nextScrape++;
+    return new Promise<Snapshot>((resolve) => {
+      const timer = setTimeout(() => {
+        slot.scrapes.delete(id);
+        logger.log("warn", "Worker did not send its metrics in time, showing its last ones", {
+          worker: slot.index,
+          wait_ms: METRICS_WAIT_MS,
+        });
+        resolve(slot.snapshot);
+      }, METRICS_WAIT_MS);
+      slot.scrapes.set(id, (snapshot) => {
+        clearTimeout(timer);
+        slot.scrapes.delete(id);
+        resolve(snapshot ?? []);
+      });
+      worker.postMessage({ type: "metrics", id } satisfies WorkerRequest);
+    });
+  };
+  /** The text of `/metrics`: the main thread's, every worker's and the retired ones, summed. */
+  const scrape = async (main: WebSocketLoop): Promise<string> => {
+    const generations = slots.map((slot) => slot.generation);
+    const answers = await Promise.all(slots.map(ask));
+    // A worker that died meanwhile is in `retired` now: not twice.
+    const snapshots = answers.map((snapshot, i) =>
+      slots[i].generation === generations[i] ? snapshot : []
+    );
+    main.metrics.uptime.set(Math.round(performance.now() - started) / 1000);
+    return formatExposition(
+      mergeSnapshots([main.metrics.registry.snapshot(), ...snapshots, retired]),
+    );
+  };
+  /** A worker is gone: its counters go to `retired`, its gauges (open connections) to 0. */
+  const retire = (slot: Slot) => {
+    retired = mergeSnapshots([retired, slot.snapshot.filter((family) => family.type !== "gauge")]);
+    slot.snapshot = [];
+    slot.generation++;
+    // A scrape waiting for it need not wait: it reads `retired` after every answer.
+    for (const answer of slot.scrapes.values()) answer(undefined);
+  };
 
   const checkListening = () => {
     if (announced || !slots.every((slot) => slot.listened)) return;
@@ -258,12 +390,16 @@ export function serveWorkers(
         workers: count,
       });
     }
+    if (httpSide && !options.http?.onListen) {
+      logger.log("info", `HTTP on ${httpSide.addr.hostname}:${httpSide.addr.port}`);
+    }
   };
 
   const died = (slot: Slot, reason: string) => {
     slot.worker?.terminate();
     slot.worker = undefined;
     slot.connections = 0;
+    retire(slot);
     if (stopping) {
       slot.done.resolve();
       return;
@@ -307,6 +443,10 @@ export function serveWorkers(
         case "event":
           options.onEvent?.(reply.event);
           return;
+        case "metrics":
+          slot.snapshot = reply.snapshot;
+          slot.scrapes.get(reply.id)?.(reply.snapshot);
+          return;
         case "failed":
           died(slot, reply.error);
           return;
@@ -314,8 +454,11 @@ export function serveWorkers(
           worker.terminate();
           slot.worker = undefined;
           slot.connections = 0;
-          if (stopping) slot.done.resolve();
-          else died(slot, "Error: Worker stopped by itself");
+          if (reply.snapshot) slot.snapshot = reply.snapshot;
+          if (stopping) {
+            for (const answer of slot.scrapes.values()) answer(slot.snapshot);
+            slot.done.resolve();
+          } else died(slot, "Error: Worker stopped by itself");
           return;
         default: {
           const unknown: never = reply;
@@ -354,7 +497,10 @@ export function serveWorkers(
       if (slot.worker) slot.worker.postMessage({ type: "shutdown" } satisfies WorkerRequest);
       else slot.done.resolve();
     }
-    Promise.all(slots.map((slot) => slot.done.promise)).then(() => {
+    // /healthz answers 503 from here (stopping) through the whole drain, then the HTTP side goes.
+    const draining = [...slots.map((slot) => slot.done.promise), loop?.shutdown()];
+    Promise.all(draining).then(async () => {
+      await httpSide?.shutdown();
       options.signal?.removeEventListener("abort", onAbort);
       logger.log("info", "Server stopped", { workers: count });
       finishedResolve();
@@ -368,10 +514,10 @@ export function serveWorkers(
     addr,
     finished,
     get connections() {
-      return slots.reduce((sum, slot) => sum + slot.connections, 0);
+      return workerConnections() + (loop?.connections ?? 0);
     },
-    httpAddr: undefined,
-    metrics: new ServerMetrics(),
+    httpAddr: httpSide?.addr,
+    metrics: loop?.metrics ?? new ServerMetrics(),
     shutdown,
     [Symbol.asyncDispose]: shutdown,
   };
@@ -382,4 +528,13 @@ export function serveWorkers(
   });
   if (options.signal?.aborted) shutdown();
   return server;
+}
+
+/** A logger that adds `fields` to every record. */
+function withFields(logger: Logger, fields: Fields): Logger {
+  return {
+    verbose: logger.verbose,
+    format: logger.format,
+    log: (level, message, more = {}) => logger.log(level, message, { ...more, ...fields }),
+  };
 }

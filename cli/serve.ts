@@ -47,7 +47,8 @@ Options:
                         off only to measure what it costs)
   --workers N|auto      Event loops (Web Workers, each its own listener on the port; Linux only
                         above 1); auto = the number of cores. --max-connections is then a
-                        total, ceil(total/N) per worker (default 1, at most ${MAX_WORKERS})
+                        total, ceil(total/N) per worker (default 1, at most ${MAX_WORKERS});
+                        with --http, the main thread serves HTTP and /ws, /metrics sums them
   --proxy-protocol      Expect a PROXY protocol header (v1 or v2) first on every TCP connection,
                         as HAProxy's send-proxy-v2 sends it; log the client it names
   --log-format F        ${LOG_FORMATS.join(" or ")} (default text)
@@ -102,9 +103,6 @@ export async function serveCommand(args: string[], io: Io): Promise<number> {
   const http = httpOption(values.http, values["http-allow-origin"]);
   const fairness = onOff("serve", "fairness", values.fairness);
   const workers = workersOption(values.workers);
-  if (workers > 1 && http !== undefined) {
-    throw new UsageError("--http is not supported with --workers above 1", "serve");
-  }
   const format = values["log-format"] ?? "text";
   if (!(LOG_FORMATS as readonly string[]).includes(format)) {
     throw new UsageError(

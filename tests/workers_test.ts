@@ -204,14 +204,10 @@ Deno.test("serve({ workers: 2, maxConnections: 2 }) holds 2 connections in total
   }
 });
 
-Deno.test("serve({ workers }) refuses bad counts and http", () => {
+Deno.test("serve({ workers }) refuses bad counts", () => {
   for (const workers of [0, -1, 1.5, 257]) {
     assert.throws(() => serve({ port: 0, workers }), RangeError, `workers ${workers}`);
   }
-  assert.throws(
-    () => serve({ port: 0, workers: 2, http: { port: 0 } }),
-    /Option http is not supported with workers/,
-  );
 });
 
 Deno.test("serve --workers 2 drains games open on both workers on SIGTERM and exits 0", async () => {
@@ -276,7 +272,7 @@ Deno.test("serve --workers 2 drains games open on both workers on SIGTERM and ex
   }
 });
 
-Deno.test("serve --workers rejects 0, -1, abc, 257 and --http with workers, exit 2", async () => {
+Deno.test("serve --workers rejects 0, -1, abc and 257, exit 2", async () => {
   for (const value of ["0", "-1", "abc", "257"]) {
     const errors: string[] = [];
     const status = await main(["serve", `--workers=${value}`], {
@@ -286,11 +282,4 @@ Deno.test("serve --workers rejects 0, -1, abc, 257 and --http with workers, exit
     assert.equal(status, 2, `--workers ${value}`);
     assert.match(errors.join("\n"), /--workers needs an integer from 1 to 256, got "/);
   }
-  const errors: string[] = [];
-  const status = await main(["serve", "--workers", "2", "--http", "0"], {
-    out: () => {},
-    err: (line) => errors.push(line),
-  });
-  assert.equal(status, 2);
-  assert.match(errors.join("\n"), /--http is not supported with --workers above 1/);
 });
