@@ -9,7 +9,8 @@
  * the security headers of {@linkcode securityHeaders}.
  *
  * The game itself is not here: {@linkcode HttpHooks} connect this module to
- * `server.ts`, which owns the connections.
+ * `server.ts`, which owns the connections (with workers, to `workers.ts`,
+ * which also gathers the workers' metrics).
  *
  * @module
  */

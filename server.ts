@@ -247,7 +247,11 @@ export interface GuessServer extends AsyncDisposable {
   readonly connections: number;
   /** The HTTP side's address, when the `http` option is given. */
   readonly httpAddr: Deno.NetAddr | undefined;
-  /** The server's metrics, as `/metrics` shows them. */
+  /**
+   * The server's metrics, as `/metrics` shows them; with `workers` above 1 the
+   * main thread's own (its WebSocket games and HTTP requests: `/metrics` adds
+   * the workers' to them).
+   */
   readonly metrics: ServerMetrics;
   /**
    * Stops accepting, lets games in progress finish within the grace time,
