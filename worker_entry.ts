@@ -17,6 +17,8 @@ import type { WorkerReply, WorkerRequest } from "./workers.ts";
 
 let server: GuessServer | undefined;
 let stopping = false;
+/** The `mute` test hook: metrics requests go unanswered. */
+let muted = false;
 
 function reply(message: WorkerReply): void {
   self.postMessage(message);
@@ -62,12 +64,16 @@ self.onmessage = (event: MessageEvent<WorkerRequest>) => {
       else reply({ type: "finished" });
       return;
     case "metrics":
+      if (muted) return;
       // Between two of this loop's tasks: the snapshot is consistent.
       reply({
         type: "metrics",
         id: request.id,
         snapshot: server?.metrics.registry.snapshot() ?? [],
       });
+      return;
+    case "mute":
+      muted = true;
       return;
     case "crash":
       // The test hook: an uncaught error, as a bug in the worker would be.

@@ -56,7 +56,8 @@
  *   dies keeps its counters and histograms in the totals as of its last
  *   snapshot (what it counted after that is lost with its connections); its
  *   gauges go. Workers do not push snapshots: a scrape costs each one message
- *   and an idle server none. There is no `worker` label. `metrics` (the
+ *   and an idle server none; scrapes that arrive while one is waiting share
+ *   its answers. There is no `worker` label. `metrics` (the
  *   property) is the main thread's own registry: empty without `http`.
  * - `/healthz` is 200 until `shutdown()` starts, then 503 until every worker
  *   and the main thread's WebSockets are drained; then the HTTP side stops
@@ -124,8 +125,9 @@ export type WorkerServeOptions = Pick<
 >;
 
 /**
- * What the main thread tells a worker. `crash` is a test hook: the worker
- * throws an uncaught error, as a bug would.
+ * What the main thread tells a worker. `crash` and `mute` are test hooks: the
+ * worker throws an uncaught error, as a bug would, or stops answering
+ * `metrics`, as a worker too busy to answer in time would.
  *
  * @example
  * ```ts
@@ -143,7 +145,8 @@ export type WorkerRequest =
   }
   | { readonly type: "shutdown" }
   | { readonly type: "metrics"; readonly id: number }
-  | { readonly type: "crash" };
+  | { readonly type: "crash" }
+  | { readonly type: "mute" };
 
 /**
  * What a worker tells the main thread.
@@ -211,7 +214,10 @@ export function checkWorkers(workers: number): number {
   return workers;
 }
 
-const handles = new WeakMap<GuessServer, (worker: number) => void>();
+const handles = new WeakMap<
+  GuessServer,
+  (worker: number, request: Extract<WorkerRequest, { type: "crash" | "mute" }>) => void
+>();
 
 /**
  * Test hook: makes worker `worker` (1..N) of a server started with `workers`
@@ -228,9 +234,30 @@ const handles = new WeakMap<GuessServer, (worker: number) => void>();
  * ```
  */
 export function crashWorker(server: GuessServer, worker: number): void {
-  const crash = handles.get(server);
-  if (!crash) throw new RangeError("Not a server with workers");
-  crash(worker);
+  const send = handles.get(server);
+  if (!send) throw new RangeError("Not a server with workers");
+  send(worker, { type: "crash" });
+}
+
+/**
+ * Test hook: makes worker `worker` (1..N) of a server started with `workers`
+ * stop answering the main thread's requests for its metrics, so that a scrape
+ * of `/metrics` has to do without it (it shows that worker's last snapshot).
+ *
+ * @param server A server from `serve({ workers })` with workers above 1.
+ * @param worker Which worker, 1..N.
+ * @throws {RangeError} When the server has no workers.
+ *
+ * @example
+ * ```ts ignore
+ * import { muteWorker } from "./workers.ts";
+ * muteWorker(server, 1);
+ * ```
+ */
+export function muteWorker(server: GuessServer, worker: number): void {
+  const send = handles.get(server);
+  if (!send) throw new RangeError("Not a server with workers");
+  send(worker, { type: "mute" });
 }
 
 /**
@@ -310,6 +337,7 @@ export function serveWorkers(
   // With http: the main thread's HTTP side and its WebSocket loop (module doc).
   let loop: WebSocketLoop | undefined;
   let httpSide: HttpSide | undefined;
+  let scraping: Promise<string> | undefined;
   if (options.http) {
     const http = options.http;
     loop = serveWebSockets({
@@ -322,7 +350,9 @@ export function serveWorkers(
     const main = loop;
     try {
       httpSide = startHttp(http, {
-        metrics: () => scrape(main),
+        // Scrapes at the same time share one round of requests: a flood of them costs each
+        // worker one message at a time.
+        metrics: () => scraping ??= scrape(main).finally(() => scraping = undefined),
         healthy: () => !stopping,
         capacity: () => total - workerConnections() - main.connections,
         onResponse: (status) => main.metrics.httpRequests.inc({ code: String(status) }),
@@ -521,10 +551,10 @@ export function serveWorkers(
     shutdown,
     [Symbol.asyncDispose]: shutdown,
   };
-  handles.set(server, (index) => {
+  handles.set(server, (index, request) => {
     const slot = slots[index - 1];
     if (!slot?.worker) throw new RangeError(`No worker ${index} running`);
-    slot.worker.postMessage({ type: "crash" } satisfies WorkerRequest);
+    slot.worker.postMessage(request);
   });
   if (options.signal?.aborted) shutdown();
   return server;

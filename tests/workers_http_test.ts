@@ -2,15 +2,15 @@
  * `serve({ workers, http })` and `serve --workers N --http`: one HTTP side on
  * the main thread; `/metrics` sums every worker's metrics (and the main
  * thread's WebSocket games); `/ws` plays real games; `/healthz` is 503 through
- * the drain; a dead worker's counters stay in the totals; WebSockets count
- * against the connection total.
+ * the drain; a dead worker's counters stay in the totals, a mute one's last
+ * snapshot is shown; WebSockets count against the connection total.
  */
 
 import assert from "node:assert/strict";
 import parsePrometheus from "parse-prometheus-text-format";
 import { judge } from "../protocol.ts";
 import { type ConnectionEvent, type GuessServer, serve, type ServeOptions } from "../server.ts";
-import { crashWorker } from "../workers.ts";
+import { crashWorker, METRICS_WAIT_MS, muteWorker } from "../workers.ts";
 import type { Logger } from "../log.ts";
 import {
   readLines,
@@ -349,6 +349,33 @@ Deno.test("serve({ workers: 2, http }) keeps a dead worker's counters in /metric
     await server.logged(/^Worker restarted .*"worker":1/);
     const restarted = await scrape(server.base);
     assert.equal(restarted.value("guess_games_finished_total", { strategy: "random" }), 2);
+  } finally {
+    for (const conn of opened) conn.close();
+  }
+});
+
+Deno.test("serve({ workers: 2, http }) scrapes without a worker that does not answer: its last snapshot", async () => {
+  await using server = await start();
+  const opened: Deno.TcpConn[] = [];
+  try {
+    const conns = await connectionsOnBoth(server, opened);
+    for (const conn of conns.values()) await playOneGame(conn);
+    const first = await scrape(server.base);
+    assert.equal(first.value("guess_games_finished_total", { strategy: "random" }), 2);
+    muteWorker(server, 1);
+    // One more finished game on each worker: worker 1's is not in its last snapshot.
+    for (const conn of conns.values()) {
+      await writeText(conn, "REPORT Correct\nPARAMS 3 3\nNUMBER\n");
+      assert.equal(await readLines(conn, 1), "3\n");
+    }
+    const second = await scrape(server.base);
+    assert.equal(second.value("guess_games_finished_total", { strategy: "random" }), 3);
+    assert.equal(second.value("guess_games_started_total", { strategy: "random" }), 5);
+    await server.logged(
+      new RegExp(
+        `^Worker did not send its metrics in time.*"worker":1.*"wait_ms":${METRICS_WAIT_MS}`,
+      ),
+    );
   } finally {
     for (const conn of opened) conn.close();
   }
