@@ -57,8 +57,13 @@
  *   snapshot (what it counted after that is lost with its connections); its
  *   gauges go. Workers do not push snapshots: a scrape costs each one message
  *   and an idle server none; scrapes that arrive while one is waiting share
- *   its answers. There is no `worker` label. `metrics` (the
- *   property) is the main thread's own registry: empty without `http`.
+ *   its answers. The totals have no `worker` label; three families per
+ *   worker, kept by the main thread from the workers' connection events,
+ *   show how the kernel spread the connections and which worker keeps
+ *   dying: `guess_worker_connections_accepted_total{worker="1"}`,
+ *   `guess_worker_connections_open` and `guess_worker_restarts_total`.
+ *   `metrics` (the property) is the main thread's own registry: empty
+ *   without `http`.
  * - `/healthz` is 200 until `shutdown()` starts, then 503 until every worker
  *   and the main thread's WebSockets are drained; then the HTTP side stops
  *   and `finished` resolves.
@@ -72,7 +77,13 @@
 
 import { type HttpSide, startHttp } from "./http.ts";
 import { type Fields, type Level, type Logger, silentLogger } from "./log.ts";
-import { formatExposition, mergeSnapshots, ServerMetrics, type Snapshot } from "./metrics.ts";
+import {
+  formatExposition,
+  mergeSnapshots,
+  Registry,
+  ServerMetrics,
+  type Snapshot,
+} from "./metrics.ts";
 import type { GameEvent } from "./protocol.ts";
 import {
   type ConnectionEvent,
@@ -333,6 +344,29 @@ export function serveWorkers(
     done: Promise.withResolvers<void>(),
   }));
   const workerConnections = () => slots.reduce((sum, slot) => sum + slot.connections, 0);
+  /** Per-worker series, kept by the main thread from the workers' connection events. */
+  const perWorker = new Registry();
+  const acceptedBy = perWorker.counter(
+    "guess_worker_connections_accepted_total",
+    "Game connections accepted, by worker (1..N)",
+    ["worker"],
+  );
+  const openBy = perWorker.gauge(
+    "guess_worker_connections_open",
+    "Game connections open now, by worker (1..N)",
+    ["worker"],
+  );
+  const restartsBy = perWorker.counter(
+    "guess_worker_restarts_total",
+    "Times a worker died and was started again, by worker (1..N)",
+    ["worker"],
+  );
+  for (const slot of slots) {
+    const worker = { worker: String(slot.index) };
+    acceptedBy.inc(worker, 0);
+    openBy.set(0, worker);
+    restartsBy.inc(worker, 0);
+  }
 
   // With http: the main thread's HTTP side and its WebSocket loop (module doc).
   let loop: WebSocketLoop | undefined;
@@ -398,7 +432,12 @@ export function serveWorkers(
     );
     main.metrics.uptime.set(Math.round(performance.now() - started) / 1000);
     return formatExposition(
-      mergeSnapshots([main.metrics.registry.snapshot(), ...snapshots, retired]),
+      mergeSnapshots([
+        main.metrics.registry.snapshot(),
+        ...snapshots,
+        retired,
+        perWorker.snapshot(),
+      ]),
     );
   };
   /** A worker is gone: its counters go to `retired`, its gauges (open connections) to 0. */
@@ -429,6 +468,7 @@ export function serveWorkers(
     slot.worker?.terminate();
     slot.worker = undefined;
     slot.connections = 0;
+    openBy.set(0, { worker: String(slot.index) });
     retire(slot);
     if (stopping) {
       slot.done.resolve();
@@ -442,6 +482,7 @@ export function serveWorkers(
     });
     slot.restartTimer = setTimeout(() => {
       slot.restartTimer = undefined;
+      restartsBy.inc({ worker: String(slot.index) });
       start(slot);
     }, slot.delay);
     slot.delay = Math.min(RESTART_MAX_MS, slot.delay * 2);
@@ -468,6 +509,8 @@ export function serveWorkers(
           return;
         case "connection":
           slot.connections = reply.event.connections;
+          if (reply.event.type === "open") acceptedBy.inc({ worker: String(slot.index) });
+          openBy.set(reply.event.connections, { worker: String(slot.index) });
           options.onConnection?.({ ...reply.event, worker: slot.index });
           return;
         case "event":

@@ -276,6 +276,10 @@ Deno.test("serve({ workers: 2, http }) /metrics sums the games of both workers a
   assert.equal(before.value("guess_games_started_total", { strategy: "bisect" }), 0);
   assert.equal(before.value("guess_games_finished_total", { strategy: "random" }), 0);
   assert.equal(before.value("guess_connections_accepted_total", { transport: "tcp" }), 0);
+  for (const worker of ["1", "2"]) {
+    assert.equal(before.value("guess_worker_connections_accepted_total", { worker }), 0);
+    assert.equal(before.value("guess_worker_restarts_total", { worker }), 0);
+  }
   assert.equal(before.value("guess_protocol_errors_total", { kind: "idle_timeout" }), 0);
   assert.deepEqual(before.histogram("random"), { count: 0, sum: 0 });
   assert.ok(before.value("guess_uptime_seconds") > 0);
@@ -297,6 +301,16 @@ Deno.test("serve({ workers: 2, http }) /metrics sums the games of both workers a
     const tcp = { transport: "tcp" };
     assert.equal(during.value("guess_connections_accepted_total", tcp), opened.length);
     assert.equal(during.value("guess_connections_open", tcp), opened.length);
+    // Per worker: each accepted some, together all of them.
+    const byWorker = ["1", "2"].map((worker) =>
+      during.value("guess_worker_connections_accepted_total", { worker })
+    );
+    assert.ok(byWorker.every((accepted) => accepted > 0), `accepted by worker: ${byWorker}`);
+    assert.equal(byWorker[0] + byWorker[1], opened.length);
+    const openBy = ["1", "2"].map((worker) =>
+      during.value("guess_worker_connections_open", { worker })
+    );
+    assert.deepEqual(openBy, byWorker);
     assert.equal(during.value("guess_games_started_total", { strategy: "random" }), 4);
     assert.equal(during.value("guess_games_finished_total", { strategy: "random" }), 2);
     assert.equal(during.value("guess_protocol_errors_total", { kind: "unknown_command" }), 1);
@@ -349,6 +363,9 @@ Deno.test("serve({ workers: 2, http }) keeps a dead worker's counters in /metric
     await server.logged(/^Worker restarted .*"worker":1/);
     const restarted = await scrape(server.base);
     assert.equal(restarted.value("guess_games_finished_total", { strategy: "random" }), 2);
+    assert.equal(restarted.value("guess_worker_restarts_total", { worker: "1" }), 1);
+    assert.equal(restarted.value("guess_worker_restarts_total", { worker: "2" }), 0);
+    assert.equal(restarted.value("guess_worker_connections_open", { worker: "1" }), 0);
   } finally {
     for (const conn of opened) conn.close();
   }
