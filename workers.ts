@@ -279,6 +279,8 @@ export function muteWorker(server: GuessServer, worker: number): void {
  * @param defaults The defaults of `serve()` (`SERVER_DEFAULTS`).
  * @returns The running server, as one loop's.
  * @throws {RangeError} On a bad `workers` value or another bad option, or off Linux.
+ * @throws {Deno.errors.PermissionDenied} Without read access to `worker_entry.ts`
+ * (a Web Worker's module is read like a file), before anything listens.
  *
  * @example
  * ```ts ignore
@@ -302,6 +304,16 @@ export function serveWorkers(
     throw new RangeError(`Option maxConnections must be an integer of at least 1, got ${total}`);
   }
   const logger = options.logger ?? silentLogger;
+  // Without read access every worker would die at its start and be restarted forever.
+  const entry = new URL("./worker_entry.ts", import.meta.url);
+  if (
+    entry.protocol === "file:" &&
+    Deno.permissions.querySync({ name: "read", path: entry }).state !== "granted"
+  ) {
+    throw new Deno.errors.PermissionDenied(
+      `Requires read access to ${entry.pathname} to start the workers: run with --allow-read`,
+    );
+  }
   // Learn the port (and fail here on a bad address) before any worker starts.
   const probe = Deno.listen({
     hostname: options.hostname ?? defaults.hostname,
@@ -489,7 +501,7 @@ export function serveWorkers(
   };
 
   const start = (slot: Slot) => {
-    const worker = new Worker(new URL("./worker_entry.ts", import.meta.url), {
+    const worker = new Worker(entry, {
       type: "module",
       name: `guess worker ${slot.index}`,
     });

@@ -178,6 +178,8 @@ interface Measurement {
    * (1 = fully). Busy minus our process's share is other people's work: noise.
    */
   readonly coreBusy: readonly number[];
+  /** With workers: connections each one accepted during the load (worker 1 first). */
+  readonly perWorker?: readonly number[];
 }
 
 /** What `bench/epoll_client.c` prints. */
@@ -285,6 +287,8 @@ function serverCommand(server: ServerName, port: number): string[] {
         DENO,
         "run",
         "--allow-net",
+        // Workers load their module as a file; their /metrics tell the spread.
+        ...(server === "ours-w2" ? ["--allow-read"] : []),
         ...oursFlags,
         `${ROOT}main.ts`,
         "serve",
@@ -293,7 +297,7 @@ function serverCommand(server: ServerName, port: number): string[] {
         "--max-connections",
         "20000",
         ...(server === "ours-ungated" ? ["--fairness", "off"] : []),
-        ...(server === "ours-w2" ? ["--workers", "2"] : []),
+        ...(server === "ours-w2" ? ["--workers", "2", "--http", "127.0.0.1:0"] : []),
       ];
     case "floor":
       return [DENO, "run", "--allow-net", `${ROOT}bench/floor.ts`, String(port)];
@@ -323,8 +327,9 @@ async function startServer(server: ServerName, port: number) {
   const lines = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
   let seen = "";
   const deadline = setTimeout(() => lines.cancel(), 10_000);
+  const ready = server === "ours-w2" ? /HTTP on \S+:(\d+)/ : /Listening on/;
   try {
-    while (!seen.includes("Listening on")) {
+    while (!ready.test(seen)) {
       const { value, done } = await lines.read();
       if (done) throw new Error(`${server} did not start: ${seen.trim()}`);
       seen += value;
@@ -343,8 +348,11 @@ async function startServer(server: ServerName, port: number) {
       // Cancelled at the end.
     }
   })();
+  const http = /HTTP on \S+:(\d+)/.exec(seen);
   return {
     pid: child.pid,
+    /** The HTTP port, for a server started with --http. */
+    httpPort: http ? Number(http[1]) : undefined,
     async [Symbol.asyncDispose]() {
       try {
         child.kill("SIGKILL");
@@ -383,6 +391,21 @@ function rssKiB(pid: number): number {
   const match = /^VmRSS:\s+(\d+) kB$/m.exec(status);
   if (!match) throw new Error(`No VmRSS for ${pid}`);
   return Number(match[1]);
+}
+
+/** Connections each worker accepted so far, from `/metrics` (worker 1 first). */
+async function acceptedByWorker(httpPort: number): Promise<number[]> {
+  const response = await fetch(`http://127.0.0.1:${httpPort}/metrics`);
+  const text = await response.text();
+  const counts: number[] = [];
+  for (
+    const match of text.matchAll(
+      /^guess_worker_connections_accepted_total\{worker="(\d+)"\} (\d+)$/gm,
+    )
+  ) {
+    counts[Number(match[1]) - 1] = Number(match[2]);
+  }
+  return counts;
 }
 
 /** The `main.ts bench` arguments of a scenario. */
@@ -507,6 +530,9 @@ async function measure(
   const sampler = setInterval(() => {
     peakRss = Math.max(peakRss, rssKiB(running.pid));
   }, 100);
+  const acceptedBefore = running.httpPort === undefined
+    ? undefined
+    : await acceptedByWorker(running.httpPort);
   const cpuBefore = cpuSeconds(running.pid);
   const coresBefore = cpuTimes();
   const started = performance.now();
@@ -517,6 +543,10 @@ async function measure(
     clearInterval(sampler);
   }
   const elapsed = (performance.now() - started) / 1000;
+  const serverCpu = (cpuSeconds(running.pid) - cpuBefore) / elapsed;
+  const acceptedAfter = running.httpPort === undefined
+    ? undefined
+    : await acceptedByWorker(running.httpPort);
   peakRss = Math.max(peakRss, rssKiB(running.pid));
   const coreBusy = cpuTimes().map((after, i) =>
     (after.busy - coresBefore[i].busy) / (after.total - coresBefore[i].total)
@@ -526,8 +556,9 @@ async function measure(
     server,
     result: measured.result,
     epoll: measured.epoll,
-    serverCpu: (cpuSeconds(running.pid) - cpuBefore) / elapsed,
+    serverCpu,
     loadCpu: measured.cpu,
+    perWorker: acceptedAfter?.map((after, i) => after - (acceptedBefore?.[i] ?? 0)),
     startRss,
     peakRss,
     coreBusy,
@@ -637,8 +668,8 @@ function table(
     "",
     "Every run, in the order measured:",
     "",
-    "| scenario | server | round trips/s | p50 ms | p99 ms | max ms | errors | rt/conn min / p10 / median | Jain | waited > 1 s | never answered | server core | client core | server CPU µs/rt | RSS start / peak MiB |",
-    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "| scenario | server | round trips/s | p50 ms | p99 ms | max ms | errors | rt/conn min / p10 / median | Jain | waited > 1 s | never answered | server core | client core | server CPU µs/rt | RSS start / peak MiB | accepted per worker |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
   );
   for (const m of all) {
     const scenario = scenarios.find((s) => s.name === m.scenario);
@@ -654,7 +685,9 @@ function table(
         core(m.serverCpu, m.coreBusy[0])
       } | ${core(m.loadCpu, m.coreBusy[1])} | ${
         l.roundTrips === 0 ? "-" : format(m.serverCpu * l.seconds * 1e6 / l.roundTrips)
-      } | ${format(m.startRss / 1024)} / ${format(m.peakRss / 1024)} |`,
+      } | ${format(m.startRss / 1024)} / ${format(m.peakRss / 1024)} | ${
+        m.perWorker?.join(" / ") ?? "-"
+      } |`,
     );
   }
   return lines.join("\n");

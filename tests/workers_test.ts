@@ -272,6 +272,28 @@ Deno.test("serve --workers 2 drains games open on both workers on SIGTERM and ex
   }
 });
 
+Deno.test("serve --workers 2 without --allow-read says what to do and exits 1, not restarting forever", async () => {
+  await using child = spawnCli(["serve", "--port", "0", "--workers", "2"], [
+    "--allow-net",
+    "--unstable-net",
+  ]);
+  // Before the fix the workers died and restarted forever: bounded, so that fails, not hangs.
+  const [status, stderr] = await withTimeout(
+    Promise.all([
+      child.status,
+      new Response(child.stderr).text(),
+      new Response(child.stdout).text(),
+    ]),
+    20_000,
+    "serve --workers without --allow-read",
+  );
+  assert.equal(status.code, 1);
+  assert.match(
+    stderr,
+    /^guess: Requires read access to \S+worker_entry\.ts to start the workers: run with --allow-read\n$/,
+  );
+});
+
 Deno.test("serve --workers rejects 0, -1, abc and 257, exit 2", async () => {
   for (const value of ["0", "-1", "abc", "257"]) {
     const errors: string[] = [];
