@@ -19,6 +19,7 @@
 // LineSplitter, mix, SHUFFLE_LIMIT, ShuffleStrategy, describeError, securityHeaders,
 // parseGameQuery, checkOrigin and escapeLabelValue stay internal.
 export {
+  type ByteTurn,
   type CloseReason,
   type Command,
   type Decision,

@@ -655,9 +655,65 @@ export interface Turn {
   readonly close: CloseReason | undefined;
 }
 
+/**
+ * A {@linkcode Turn} with its replies as bytes, what
+ * {@linkcode ServerConnection.feedBytes} returns to a shell that writes them
+ * to a socket as they are.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ServerConnection } from "./protocol.ts";
+ * import { Rng } from "./strategy.ts";
+ * const connection = new ServerConnection({ rng: new Rng(1) });
+ * const turn = connection.feedBytes(new TextEncoder().encode("PARAMS 1 1\nNUMBER\n"));
+ * assert.equal(new TextDecoder().decode(turn.output), "1\n");
+ * assert.equal(turn.errors, 0);
+ * ```
+ */
+export interface ByteTurn {
+  /**
+   * The replies to write, concatenated (empty when none): a view of the
+   * connection's own buffer, valid until its next `feed`, `feedBytes` or `end`.
+   */
+  readonly output: Uint8Array;
+  /** How many `ERROR` lines `output` holds. */
+  readonly errors: number;
+  /** How many complete lines this turn handled. */
+  readonly lines: number;
+  /** Whether received bytes are left for the next turn. */
+  readonly more: boolean;
+  /** Set when the connection must close once `output` is written. */
+  readonly close: CloseReason | undefined;
+}
+
 const EMPTY = new Uint8Array(0);
+const LF = 0x0a;
+const SPACE = 0x20;
+const MINUS = 0x2d;
+const ZERO = 0x30;
 /** `NUMBER` as bytes, from its one spelling. */
-const NUMBER_BYTES = Uint8Array.from(NUMBER_LINE, (c) => c.charCodeAt(0));
+const NUMBER_BYTES = asciiBytes(NUMBER_LINE);
+const REPORT_PREFIX = asciiBytes("REPORT ");
+const PARAMS_PREFIX = asciiBytes("PARAMS ");
+/** The four `REPORT` commands, one object each, and their decisions' bytes. */
+const REPORTS: readonly { readonly bytes: Uint8Array; readonly command: Command }[] = DECISIONS
+  .map((decision) => ({
+    bytes: asciiBytes(decision),
+    command: Object.freeze({ type: "report", decision }),
+  }));
+/**
+ * The most digits a bound may have to be read on the bytes: 15 digits are
+ * below 2^53, so such a number is always a safe integer. Longer ones take
+ * the general parser, which also words their errors.
+ */
+const FAST_DIGITS = 15;
+/** An output buffer above this size is dropped after a turn that used under a quarter of it. */
+const KEPT_OUTPUT_BYTES = 4 * 1024;
+
+function asciiBytes(text: string): Uint8Array {
+  return Uint8Array.from(text, (c) => c.charCodeAt(0));
+}
 
 /**
  * One server connection, sans I/O: bytes in, reply text out. The complete
@@ -684,7 +740,11 @@ const NUMBER_BYTES = Uint8Array.from(NUMBER_LINE, (c) => c.charCodeAt(0));
 export class ServerConnection {
   readonly #splitter: LineSplitter;
   readonly #session: Session;
-  #out = "";
+  /** This turn's replies, as bytes: `#out[0, #outLength)`. */
+  #out: Uint8Array = EMPTY;
+  #outLength = 0;
+  /** How many `ERROR` lines this turn's replies hold. */
+  #outErrors = 0;
   #lines = 0;
   #turnLines = 0;
   #errors = 0;
@@ -694,8 +754,8 @@ export class ServerConnection {
   #pending: Uint8Array | undefined;
   readonly #onLine = (bytes: Uint8Array, start: number, end: number): boolean => {
     this.#turnLines++;
-    this.#out += this.#handleLine(bytes, start, end);
-    return this.#turnLines < MAX_LINES_PER_TURN && this.#out.length < MAX_OUTPUT_PER_TURN &&
+    this.#handleLine(bytes, start, end);
+    return this.#turnLines < MAX_LINES_PER_TURN && this.#outLength < MAX_OUTPUT_PER_TURN &&
       this.#close === undefined;
   };
 
@@ -742,7 +802,23 @@ export class ServerConnection {
    * @returns What the shell must do: {@linkcode Turn}.
    */
   feed(chunk: Uint8Array): Turn {
-    if (this.#closed) return { output: "", lines: 0, more: false, close: this.#close };
+    const turn = this.feedBytes(chunk);
+    return { output: textOf(turn.output), lines: turn.lines, more: turn.more, close: turn.close };
+  }
+
+  /**
+   * One turn like {@linkcode ServerConnection.feed}, with the replies as
+   * bytes in the connection's own buffer, for a shell that writes them as
+   * they are: the view is valid until the next `feed`, `feedBytes` or `end`.
+   *
+   * @param chunk The bytes received; empty to go on with what is left.
+   * @returns What the shell must do: {@linkcode ByteTurn}.
+   */
+  feedBytes(chunk: Uint8Array): ByteTurn {
+    this.#startOutput();
+    if (this.#closed) {
+      return { output: EMPTY, errors: 0, lines: 0, more: false, close: this.#close };
+    }
     let bytes = chunk;
     const pending = this.#pending;
     if (pending !== undefined) {
@@ -764,14 +840,18 @@ export class ServerConnection {
     } catch (error) {
       if (!(error instanceof LineTooLongError)) throw error;
       this.#close = "line_too_long";
-      this.#out += formatReply({ type: "error", message: `${error.message}, closing` });
+      this.#reply({ type: "error", message: `${error.message}, closing` });
     }
     if (this.#close !== undefined) this.#closed = true;
     const lines = this.#turnLines;
     this.#lines += lines;
-    const output = this.#out;
-    this.#out = "";
-    return { output, lines, more: this.#pending !== undefined, close: this.#close };
+    return {
+      output: this.#out.subarray(0, this.#outLength),
+      errors: this.#outErrors,
+      lines,
+      more: this.#pending !== undefined,
+      close: this.#close,
+    };
   }
 
   /**
@@ -803,44 +883,210 @@ export class ServerConnection {
     if (this.#closed) return out;
     this.#closed = true;
     const rest = this.#splitter.end();
-    if (rest !== undefined) out += this.#handleLine(rest, 0, rest.length);
+    if (rest !== undefined) {
+      this.#startOutput();
+      this.#handleLine(rest, 0, rest.length);
+      out += textOf(this.#out.subarray(0, this.#outLength));
+    }
     return out;
   }
 
-  #handleLine(bytes: Uint8Array, start: number, end: number): string {
+  /** Empties the output for a new turn; a buffer a burst left large is dropped. */
+  #startOutput(): void {
+    if (this.#out.length > KEPT_OUTPUT_BYTES && this.#outLength < this.#out.length / 4) {
+      this.#out = EMPTY;
+    }
+    this.#outLength = 0;
+    this.#outErrors = 0;
+  }
+
+  #handleLine(bytes: Uint8Array, start: number, end: number): void {
     const command = commandOf(bytes, start, end);
     let reply: Reply | undefined;
     if (command.type === "invalid") reply = { type: "error", message: command.message };
     else reply = this.#session.handle(command);
     if (reply === undefined) {
       this.#errors = 0;
-      return "";
+      return;
     }
     if (reply.type === "error") {
+      this.#reply(reply);
       if (++this.#errors >= MAX_CONSECUTIVE_ERRORS && this.#close === undefined) {
         this.#close = "too_many_errors";
-        return formatReply(reply) + formatReply({
+        this.#reply({
           type: "error",
           message: `Too many errors: ${MAX_CONSECUTIVE_ERRORS} bad lines in a row, closing`,
         });
       }
-    } else this.#errors = 0;
-    return formatReply(reply);
+      return;
+    }
+    this.#errors = 0;
+    this.#reply(reply);
+  }
+
+  /** Appends a reply's line to the output, as {@linkcode formatReply} spells it. */
+  #reply(reply: Reply): void {
+    switch (reply.type) {
+      case "number":
+        this.#appendInteger(reply.value);
+        return;
+      case "error":
+        this.#outErrors++;
+        this.#appendText(formatReply(reply));
+        return;
+      default: {
+        const unknown: never = reply;
+        throw new RangeError(`Unknown reply ${excerpt(JSON.stringify(unknown))}`);
+      }
+    }
+  }
+
+  /** Makes room for `bytes` more bytes of output. */
+  #reserve(bytes: number): Uint8Array {
+    const needed = this.#outLength + bytes;
+    if (needed > this.#out.length) {
+      const grown = new Uint8Array(Math.max(64, needed, this.#out.length * 2));
+      grown.set(this.#out.subarray(0, this.#outLength));
+      this.#out = grown;
+    }
+    return this.#out;
+  }
+
+  /** Appends a safe integer in decimal and `\n`, like `${value}\n`. */
+  #appendInteger(value: number): void {
+    // A safe integer has at most 16 digits; a sign and the newline make 18.
+    const out = this.#reserve(18);
+    let at = this.#outLength;
+    if (value < 0) {
+      out[at++] = MINUS;
+      value = -value;
+    }
+    let digits = 1;
+    // Powers of ten are exact up to 10^22: the loop ends by 10^16, above every safe integer.
+    for (let power = 10; power <= value; power *= 10) digits++;
+    let i = at + digits - 1;
+    // Above 2^31 in floating point (exact for safe integers), then in 32-bit integers.
+    for (; value > 0x7fffffff; i--) {
+      const rest = Math.floor(value / 10);
+      out[i] = ZERO + (value - rest * 10);
+      value = rest;
+    }
+    for (let small = value | 0; i >= at; i--) {
+      const rest = (small / 10) | 0;
+      out[i] = ZERO + (small - rest * 10);
+      small = rest;
+    }
+    out[at + digits] = LF;
+    this.#outLength = at + digits + 1;
+  }
+
+  /** Appends text (a formatted reply: ASCII, anything else as UTF-8). */
+  #appendText(text: string): void {
+    let ascii = true;
+    for (let i = 0; ascii && i < text.length; i++) ascii = text.charCodeAt(i) <= 0x7f;
+    if (!ascii) {
+      const bytes = utf8Encoder.encode(text);
+      this.#reserve(bytes.length).set(bytes, this.#outLength);
+      this.#outLength += bytes.length;
+      return;
+    }
+    const out = this.#reserve(text.length);
+    const at = this.#outLength;
+    for (let i = 0; i < text.length; i++) out[at + i] = text.charCodeAt(i);
+    this.#outLength = at + text.length;
   }
 }
 
+const utf8Encoder = new TextEncoder();
+
+/** The text of reply bytes (ASCII, or UTF-8 that the core itself encoded). */
+function textOf(bytes: Uint8Array): string {
+  if (bytes.length === 0) return "";
+  const text = tryDecodeLine(bytes);
+  if (text === undefined) throw new RangeError("Reply bytes are not valid UTF-8");
+  return text;
+}
+
+/** Whether `bytes[at, at + expected.length)` is `expected`. */
+function startsWith(bytes: Uint8Array, at: number, end: number, expected: Uint8Array): boolean {
+  if (end - at < expected.length) return false;
+  for (let i = 0; i < expected.length; i++) {
+    if (bytes[at + i] !== expected[i]) return false;
+  }
+  return true;
+}
+
 /**
- * The command on the line `bytes[start, end)`, or why it is none. `NUMBER`,
- * most of the traffic, is recognised on the bytes; anything else is decoded
- * and parsed. Nothing throws for a bad line.
+ * The command on the line `bytes[start, end)`, or why it is none. The valid
+ * lines, all of the traffic of a well-behaved client, are recognised on the
+ * bytes (a bound of more than {@linkcode FAST_DIGITS} digits excepted); the
+ * rest is decoded and parsed by {@linkcode tryParseCommand}, which words the
+ * errors. Nothing throws for a bad line.
  */
 function commandOf(bytes: Uint8Array, start: number, end: number): ParsedCommand {
-  if (end - start === NUMBER_BYTES.length) {
-    let i = 0;
-    while (i < NUMBER_BYTES.length && bytes[start + i] === NUMBER_BYTES[i]) i++;
-    if (i === NUMBER_BYTES.length) return NUMBER;
+  const length = end - start;
+  switch (bytes[start]) {
+    case 0x4e: // N
+      if (length === NUMBER_BYTES.length && startsWith(bytes, start, end, NUMBER_BYTES)) {
+        return NUMBER;
+      }
+      break;
+    case 0x52: // R
+      if (startsWith(bytes, start, end, REPORT_PREFIX)) {
+        const at = start + REPORT_PREFIX.length;
+        for (const report of REPORTS) {
+          if (end - at === report.bytes.length && startsWith(bytes, at, end, report.bytes)) {
+            return report.command;
+          }
+        }
+      }
+      break;
+    case 0x50: { // P
+      if (startsWith(bytes, start, end, PARAMS_PREFIX)) {
+        const params = paramsOf(bytes, start + PARAMS_PREFIX.length, end);
+        if (params !== undefined) return params;
+      }
+      break;
+    }
   }
   const line = tryDecodeLine(bytes.subarray(start, end));
   if (line === undefined) return invalid(INVALID_UTF8);
   return tryParseCommand(line);
+}
+
+/**
+ * The bounds `lower upper` at `bytes[at, end)` when both are short strict
+ * integers (`-?[0-9]{1,15}`) separated by one space, else `undefined` (the
+ * general parser decides).
+ */
+function paramsOf(bytes: Uint8Array, at: number, end: number): Command | undefined {
+  const space = integerEnd(bytes, at, end);
+  if (space < 0 || space === end) return undefined;
+  if (integerEnd(bytes, space + 1, end) !== end) return undefined;
+  return {
+    type: "params",
+    lower: integerValue(bytes, at, space),
+    upper: integerValue(bytes, space + 1, end),
+  };
+}
+
+/**
+ * Where the strict integer of 1 to {@linkcode FAST_DIGITS} digits at
+ * `bytes[at, …)` ends (at a space or at `end`), or -1 when there is none.
+ */
+function integerEnd(bytes: Uint8Array, at: number, end: number): number {
+  if (at < end && bytes[at] === MINUS) at++;
+  const first = at;
+  while (at < end && bytes[at] >= ZERO && bytes[at] <= ZERO + 9) at++;
+  const digits = at - first;
+  if (digits === 0 || digits > FAST_DIGITS || (at < end && bytes[at] !== SPACE)) return -1;
+  return at;
+}
+
+/** The value of the integer that {@linkcode integerEnd} found at `bytes[at, end)`; never -0. */
+function integerValue(bytes: Uint8Array, at: number, end: number): number {
+  const negative = bytes[at] === MINUS;
+  let value = 0;
+  for (let i = negative ? at + 1 : at; i < end; i++) value = value * 10 + bytes[i] - ZERO;
+  return negative && value !== 0 ? -value : value;
 }

@@ -329,6 +329,24 @@ type Phase =
   | { readonly type: "lingering"; readonly timer: ReturnType<typeof setTimeout> }
   | { readonly type: "closed" };
 
+const PHASES = {
+  reading: [{ type: "reading", draining: false }, { type: "reading", draining: true }],
+  writing: [{ type: "writing", draining: false }, { type: "writing", draining: true }],
+} as const;
+
+/** The `reading` phase; one object each way, as a connection changes phase twice per write. */
+function readingPhase(draining: boolean): Phase {
+  return PHASES.reading[draining ? 1 : 0];
+}
+
+/** The `writing` phase, like {@linkcode readingPhase}. */
+function writingPhase(draining: boolean): Phase {
+  return PHASES.writing[draining ? 1 : 0];
+}
+
+/** The text of reply bytes, when they hold `ERROR` lines (for the metrics and the log). */
+const replyDecoder = new TextDecoder();
+
 /**
  * One connection's I/O loop. It reads into a small reused buffer (grown only
  * when reads fill it), hands the bytes to the sans-I/O core, and writes all
@@ -350,7 +368,7 @@ class Connection {
   readonly #gate: Gate | undefined;
   readonly #encoder = new TextEncoder();
   #out = new Uint8Array(0);
-  #phase: Phase = { type: "reading", draining: false };
+  #phase: Phase = readingPhase(false);
   /** The last time (server clock) a line was completed. */
   lastActive: number;
   /** The peer. */
@@ -419,7 +437,7 @@ class Connection {
   drain(): void {
     const phase = this.#phase;
     if (phase.type === "reading" || phase.type === "writing") {
-      this.#phase = { type: phase.type, draining: true };
+      this.#phase = phase.type === "reading" ? readingPhase(true) : writingPhase(true);
     }
   }
 
@@ -456,18 +474,34 @@ class Connection {
           if (rest === undefined || rest.length === 0 || this.#ending) continue;
           input = rest;
         }
-        let turn = core.feed(input);
+        let turn = core.feedBytes(input);
         for (;;) {
           if (turn.lines > 0) this.lastActive = clock();
-          if (this.#logger.verbose) this.#logErrors(turn.output);
-          await this.#write(turn.output);
+          const output = turn.output;
+          if (output.length > 0) {
+            const text = turn.errors > 0 ? replyDecoder.decode(output) : undefined;
+            if (text !== undefined && this.#logger.verbose) this.#logErrors(text);
+            this.#counts?.sent(output.length, text);
+            // Written here rather than through #write: the hot path, one await per write.
+            const before = this.#phase;
+            if (before.type === "reading") this.#phase = writingPhase(before.draining);
+            try {
+              let offset = await this.#transport.write(output);
+              while (offset < output.length) {
+                offset += await this.#transport.write(output.subarray(offset));
+              }
+            } finally {
+              const after = this.#phase;
+              if (after.type === "writing") this.#phase = readingPhase(after.draining);
+            }
+          }
           // Everyone ready is served before this connection goes on (gate.ts).
           if (this.#gate !== undefined) await this.#gate.pass();
           if (!turn.more || turn.close !== undefined) break;
           // The rest of this read waits one turn of the event loop: other connections go first.
           if (this.#gate === undefined) await nextTurn();
           if (this.#ending) break;
-          turn = core.feed(EMPTY);
+          turn = core.feedBytes(EMPTY);
         }
         if (this.#ending) continue;
         if (turn.close !== undefined) {
@@ -630,15 +664,15 @@ class Connection {
     }
     const out = text.length <= this.#out.length ? this.#out : new Uint8Array(text.length);
     const { written } = this.#encoder.encodeInto(text, out);
-    this.#counts?.sent(text, written);
+    this.#counts?.sent(written, text);
     // Only a serving connection changes phase; a lingering one writes its last line as it is.
     const before = this.#phase;
-    if (before.type === "reading") this.#phase = { type: "writing", draining: before.draining };
+    if (before.type === "reading") this.#phase = writingPhase(before.draining);
     try {
       await writeAll(this.#transport, out.subarray(0, written));
     } finally {
       const after = this.#phase;
-      if (after.type === "writing") this.#phase = { type: "reading", draining: after.draining };
+      if (after.type === "writing") this.#phase = readingPhase(after.draining);
     }
   }
 }
@@ -659,9 +693,10 @@ class ConnectionCounts {
     this.#sent = metrics.bytesSent.bind({ transport });
   }
 
-  sent(text: string, bytes: number): void {
+  /** Replies were sent: `bytes` of them, `text` their text when it may hold `ERROR` lines. */
+  sent(bytes: number, text: string | undefined): void {
     this.#sent.inc(bytes);
-    if (text.includes("ERROR ")) this.#metrics.countErrors(text);
+    if (text !== undefined && text.includes("ERROR ")) this.#metrics.countErrors(text);
   }
 
   /** A game event; `guesses` is the running game's count at that moment. */

@@ -65,6 +65,26 @@ Deno.bench("ServerConnection: 16 empty lines (16 ERRORs)", { group: "step" }, ()
   flooded.receive(empties);
 });
 
+// What the server does: feedBytes(), the replies as bytes in the connection's own buffer.
+const shell = new ServerConnection({ rng: new Rng(1) });
+shell.receive(start);
+const stepGames = encoder.encode("REPORT Unsure\nNUMBER\n");
+Deno.bench("ServerConnection.feedBytes: one game step", { group: "bytes", baseline: true }, () => {
+  shell.feedBytes(stepGames);
+});
+
+Deno.bench("ServerConnection.feedBytes: 16 pipelined NUMBERs", { group: "bytes" }, () => {
+  shell.feedBytes(pipelined);
+});
+
+// A game of the C client: REPORT Correct, PARAMS 0 -1, PARAMS 1 100, NUMBER.
+const again = encoder.encode("REPORT Correct\nPARAMS 0 -1\nPARAMS 1 100\nNUMBER\n");
+Deno.bench("ServerConnection.feedBytes: the end of a game and the next", {
+  group: "bytes",
+}, () => {
+  shell.feedBytes(again);
+});
+
 let previous: bigint | undefined;
 Deno.bench("judge: the client's verdict on one guess", () => {
   previous = judge(50, 37, previous).distance;
