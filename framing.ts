@@ -197,16 +197,22 @@ export class LineSplitter {
    *
    * @param chunk The bytes received.
    * @param onLine Called with each complete line; returning `false` (exactly) stops the call.
-   * @returns How many bytes of `chunk` were taken (all of them unless stopped).
+   * @param length How many bytes of `chunk` to feed, from its start: a
+   * shell's read buffer is fed without making a view of it per read.
+   * @default {chunk.length} length
+   * @returns How many bytes of `chunk` were taken (all `length` unless stopped).
    * @throws {LineTooLongError} When a line exceeds the limit; the lines
    * before it in the chunk were already handed out.
    */
   push(
     chunk: Uint8Array,
     onLine: (bytes: Uint8Array, start: number, end: number) => unknown,
+    length: number = chunk.length,
   ): number {
     if (this.#failed) throw new LineTooLongError(this.maxLineBytes);
-    const length = chunk.length;
+    if (!(length >= 0 && length <= chunk.length)) {
+      throw new RangeError(`Length must be in [0, ${chunk.length}], got ${length}`);
+    }
     let start = 0;
     if (this.#carryLength > 0) {
       let end = 0;

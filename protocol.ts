@@ -812,9 +812,12 @@ export class ServerConnection {
    * they are: the view is valid until the next `feed`, `feedBytes` or `end`.
    *
    * @param chunk The bytes received; empty to go on with what is left.
+   * @param length How many bytes of `chunk` were received, from its start
+   * (a shell's read buffer, without a view of it per read).
+   * @default {chunk.length} length
    * @returns What the shell must do: {@linkcode ByteTurn}.
    */
-  feedBytes(chunk: Uint8Array): ByteTurn {
+  feedBytes(chunk: Uint8Array, length: number = chunk.length): ByteTurn {
     this.#startOutput();
     if (this.#closed) {
       return { output: EMPTY, errors: 0, lines: 0, more: false, close: this.#close };
@@ -823,19 +826,20 @@ export class ServerConnection {
     const pending = this.#pending;
     if (pending !== undefined) {
       this.#pending = undefined;
-      if (chunk.length === 0) bytes = pending;
+      if (length === 0) bytes = pending;
       else {
-        bytes = new Uint8Array(pending.length + chunk.length);
+        bytes = new Uint8Array(pending.length + length);
         bytes.set(pending);
-        bytes.set(chunk, pending.length);
+        bytes.set(chunk.subarray(0, length), pending.length);
       }
+      length = bytes.length;
     }
     this.#turnLines = 0;
     try {
-      const taken = this.#splitter.push(bytes, this.#onLine);
+      const taken = this.#splitter.push(bytes, this.#onLine, length);
       // Copied: the shell reuses its read buffer.
-      if (taken < bytes.length && this.#close === undefined) {
-        this.#pending = bytes.slice(taken);
+      if (taken < length && this.#close === undefined) {
+        this.#pending = bytes.slice(taken, length);
       }
     } catch (error) {
       if (!(error instanceof LineTooLongError)) throw error;

@@ -468,13 +468,14 @@ class Connection {
           continue;
         }
         this.#counts?.received.inc(n);
-        let input: Uint8Array = buffer.subarray(0, n);
+        let input: Uint8Array = buffer, length = n;
         if (this.#header !== undefined) {
-          const rest = await this.#readHeader(input, clock);
+          const rest = await this.#readHeader(buffer.subarray(0, n), clock);
           if (rest === undefined || rest.length === 0 || this.#ending) continue;
           input = rest;
+          length = rest.length;
         }
-        let turn = core.feedBytes(input);
+        let turn = core.feedBytes(input, length);
         for (;;) {
           if (turn.lines > 0) this.lastActive = clock();
           const output = turn.output;

@@ -302,3 +302,22 @@ Deno.test("LineSplitter.push() stops after a line when onLine returns false, and
   const taken2 = splitter.push(encode("\nE\n"), () => false);
   assert.equal(taken2, 1);
 });
+
+Deno.test("LineSplitter.push() with a length feeds only that prefix of the chunk", () => {
+  const splitter = new LineSplitter();
+  const lines: string[] = [];
+  const onLine = (bytes: Uint8Array, start: number, end: number) => {
+    lines.push(decode(bytes.subarray(start, end)));
+  };
+  // A reused read buffer: stale bytes after the length must not be read.
+  const buffer = encode("A\nBB\nstale\n");
+  assert.equal(splitter.push(buffer, onLine, 4), 4);
+  assert.deepEqual(lines, ["A"]);
+  assert.equal(splitter.buffered, 2);
+  buffer.set(encode("C\nD"));
+  assert.equal(splitter.push(buffer, onLine, 2), 2);
+  assert.deepEqual(lines, ["A", "BBC"]);
+  assert.equal(splitter.buffered, 0);
+  assert.throws(() => splitter.push(buffer, onLine, buffer.length + 1), RangeError);
+  assert.throws(() => splitter.push(buffer, onLine, -1), RangeError);
+});

@@ -20,6 +20,8 @@ import {
   ProtocolError,
   type Reply,
   ServerConnection,
+  Session,
+  tryParseCommand,
 } from "../protocol.ts";
 import { RandomStrategy, SHUFFLE_LIMIT, ShuffleStrategy } from "../random.ts";
 import { createStrategy } from "../strategies.ts";
@@ -400,6 +402,70 @@ Deno.test("ServerConnection() closes after the first line over the limit, whole 
       },
     ),
     { seed: SEED, numRuns: 200 },
+  );
+});
+
+/** Tokens of nearly valid command lines: the core's byte path and its text parser must agree. */
+const token = fc.constantFrom(
+  "PARAMS",
+  "REPORT",
+  "NUMBER",
+  "PARAM",
+  "REPORTS",
+  " ",
+  "  ",
+  "-",
+  "--",
+  "0",
+  "1",
+  "9",
+  "007",
+  "-0",
+  "123456789012345",
+  "999999999999999",
+  "1234567890123456",
+  "9007199254740991",
+  "9007199254740992",
+  "-9007199254740991",
+  ...DECISIONS,
+  "correct",
+  "Correct ",
+  "x",
+  "\t",
+  "\u00e9",
+);
+
+/** A command word and fields, one space before each (as valid lines have), or tokens run together. */
+const line: fc.Arbitrary<string> = fc.oneof(
+  fc.tuple(
+    fc.constantFrom("PARAMS", "REPORT", "NUMBER"),
+    fc.array(fc.oneof(token, fc.integer({ min: -200, max: 200 }).map(String)), { maxLength: 3 }),
+  ).map(([word, fields]) => [word, ...fields].join(" ")),
+  fc.array(token, { maxLength: 6 }).map((parts) => parts.join("")),
+);
+
+Deno.test("ServerConnection() answers every line as Session does with tryParseCommand()", () => {
+  const decoder = new TextDecoder();
+  fc.assert(
+    fc.property(
+      fc.array(line, { maxLength: 12 }),
+      fc.nat(),
+      (lines, seed) => {
+        const connection = new ServerConnection({ rng: new Rng(seed) });
+        const session = new Session({ rng: new Rng(seed) });
+        for (const line of lines) {
+          const parsed = tryParseCommand(line);
+          const reply: Reply | undefined = parsed.type === "invalid"
+            ? { type: "error", message: parsed.message }
+            : session.handle(parsed);
+          const expected = reply === undefined ? "" : formatReply(reply);
+          const turn = connection.feedBytes(encoder.encode(`${line}\n`));
+          assert.equal(decoder.decode(turn.output), expected, `line ${JSON.stringify(line)}`);
+          assert.equal(turn.errors, reply?.type === "error" ? 1 : 0);
+        }
+      },
+    ),
+    { seed: SEED, numRuns: 500 },
   );
 });
 

@@ -522,3 +522,26 @@ Deno.test("ServerConnection output decodes as the bytes a client reads", () => {
   assert.equal(encode(out).length, out.length);
   assert.equal(decode(encode(out)), 'ERROR Lower bound is not a decimal integer: "\\u{e9}"\n');
 });
+
+Deno.test("ServerConnection.feedBytes() returns the bytes feed() spells and counts the ERROR lines", () => {
+  const input = encode("PARAMS 1 1\nNUMBER\nHELLO\nREPORT Correct\nNUMBER\nNUMBER 2\n");
+  const text = new ServerConnection({ rng: new Rng(1) }).feed(input);
+  const bytes = new ServerConnection({ rng: new Rng(1) }).feedBytes(input);
+  assert.equal(decode(bytes.output), text.output);
+  assert.match(text.output, /^1\nERROR Unknown command "HELLO"[^\n]*\n1\nERROR NUMBER takes 0/);
+  assert.equal(bytes.errors, 2);
+  assert.deepEqual([bytes.lines, bytes.more, bytes.close], [text.lines, text.more, text.close]);
+});
+
+Deno.test("ServerConnection.feedBytes() reads only the first length bytes of its chunk", () => {
+  const connection = new ServerConnection({ rng: new Rng(1) });
+  // A reused read buffer: what follows the length is stale.
+  const buffer = encode("PARAMS 5 5\nNUMBER\nNUMBER\n");
+  const first = connection.feedBytes(buffer, 15);
+  assert.equal(decode(first.output), "");
+  assert.equal(first.lines, 1);
+  buffer.set(encode("ER\n"));
+  const second = connection.feedBytes(buffer, 3);
+  assert.equal(decode(second.output), "5\n");
+  assert.equal(second.lines, 1);
+});
