@@ -674,7 +674,8 @@ export interface Turn {
 export interface ByteTurn {
   /**
    * The replies to write, concatenated (empty when none): a view of the
-   * connection's own buffer, valid until its next `feed`, `feedBytes` or `end`.
+   * connection's own buffer, valid (like the turn itself, which the
+   * connection reuses) until its next `feed`, `feedBytes` or `end`.
    */
   readonly output: Uint8Array;
   /** How many `ERROR` lines `output` holds. */
@@ -745,6 +746,16 @@ export class ServerConnection {
   #outLength = 0;
   /** How many `ERROR` lines this turn's replies hold. */
   #outErrors = 0;
+  /** The last view of `#out` handed out: the next turn of the same length reuses it. */
+  #view: Uint8Array = EMPTY;
+  /** What {@linkcode ServerConnection.feedBytes} returns, filled in anew each turn. */
+  readonly #turn: { -readonly [K in keyof ByteTurn]: ByteTurn[K] } = {
+    output: EMPTY,
+    errors: 0,
+    lines: 0,
+    more: false,
+    close: undefined,
+  };
   #lines = 0;
   #turnLines = 0;
   #errors = 0;
@@ -809,7 +820,9 @@ export class ServerConnection {
   /**
    * One turn like {@linkcode ServerConnection.feed}, with the replies as
    * bytes in the connection's own buffer, for a shell that writes them as
-   * they are: the view is valid until the next `feed`, `feedBytes` or `end`.
+   * they are. The turn is the connection's own object, filled in anew by
+   * every call: it and its view are valid until the next `feed`,
+   * `feedBytes` or `end`.
    *
    * @param chunk The bytes received; empty to go on with what is left.
    * @param length How many bytes of `chunk` were received, from its start
@@ -819,9 +832,7 @@ export class ServerConnection {
    */
   feedBytes(chunk: Uint8Array, length: number = chunk.length): ByteTurn {
     this.#startOutput();
-    if (this.#closed) {
-      return { output: EMPTY, errors: 0, lines: 0, more: false, close: this.#close };
-    }
+    if (this.#closed) return this.#result(0, false);
     let bytes = chunk;
     const pending = this.#pending;
     if (pending !== undefined) {
@@ -849,13 +860,24 @@ export class ServerConnection {
     if (this.#close !== undefined) this.#closed = true;
     const lines = this.#turnLines;
     this.#lines += lines;
-    return {
-      output: this.#out.subarray(0, this.#outLength),
-      errors: this.#outErrors,
-      lines,
-      more: this.#pending !== undefined,
-      close: this.#close,
-    };
+    return this.#result(lines, this.#pending !== undefined);
+  }
+
+  /** The turn's result: one object per connection, like its output buffer, so a turn allocates nothing. */
+  #result(lines: number, more: boolean): ByteTurn {
+    const length = this.#outLength;
+    let view = this.#view;
+    if (length === 0) view = EMPTY;
+    else if (view.length !== length || view.buffer !== this.#out.buffer) {
+      view = this.#view = this.#out.subarray(0, length);
+    }
+    const turn = this.#turn;
+    turn.output = view;
+    turn.errors = this.#outErrors;
+    turn.lines = lines;
+    turn.more = more;
+    turn.close = this.#close;
+    return turn;
   }
 
   /**
@@ -898,7 +920,8 @@ export class ServerConnection {
   /** Empties the output for a new turn; a buffer a burst left large is dropped. */
   #startOutput(): void {
     if (this.#out.length > KEPT_OUTPUT_BYTES && this.#outLength < this.#out.length / 4) {
-      this.#out = EMPTY;
+      // The last view holds the old buffer too: drop both.
+      this.#out = this.#view = EMPTY;
     }
     this.#outLength = 0;
     this.#outErrors = 0;
