@@ -1060,9 +1060,14 @@ function commandOf(bytes: Uint8Array, start: number, end: number): ParsedCommand
       break;
     case 0x52: // R
       if (startsWith(bytes, start, end, REPORT_PREFIX)) {
-        const at = start + REPORT_PREFIX.length;
+        const at = start + REPORT_PREFIX.length, first = bytes[at];
+        // The length and the first byte tell the four apart; one comparison confirms.
         for (const report of REPORTS) {
-          if (end - at === report.bytes.length && startsWith(bytes, at, end, report.bytes)) {
+          const expected = report.bytes;
+          if (
+            end - at === expected.length && first === expected[0] &&
+            startsWith(bytes, at, end, expected)
+          ) {
             return report.command;
           }
         }

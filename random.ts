@@ -152,7 +152,10 @@ export class ShuffleStrategy implements Strategy {
         `Range exhausted: every value in [${this.#lower}, ${this.#lower + n - 1}] was guessed`,
       );
     }
-    const j = i + this.#rng.nextUint32() % (n - i);
+    // x % m written out: x is a uint32, which V8's % may take through its
+    // floating-point path (a call); x / m is close enough for floor() to be exact.
+    const x = this.#rng.nextUint32(), m = n - i;
+    const j = i + (x - Math.floor(x / m) * m);
     const picked = offsets[j];
     offsets[j] = offsets[i];
     offsets[i] = picked;

@@ -538,6 +538,26 @@ Deno.test("ShuffleStrategy() draws each value of a range under SHUFFLE_LIMIT exa
   );
 });
 
+Deno.test("ShuffleStrategy() makes the swaps of the textbook shuffle with %, so a seed replays the same games", () => {
+  const sized = fc.integer({ min: 1, max: SHUFFLE_LIMIT }).chain((size) =>
+    fc.tuple(fc.constant(size), rngSeed)
+  );
+  fc.assert(
+    fc.property(sized, ([size, seed]) => {
+      // The reference: one swap per guess, j = i + (32 random bits) % (values left).
+      const offsets = Array.from({ length: size }, (_, i) => i);
+      const rng = new Rng(seed).fork();
+      const expected = offsets.map((_, i) => {
+        const j = i + rng.nextUint32() % (size - i);
+        [offsets[i], offsets[j]] = [offsets[j], offsets[i]];
+        return 1 + offsets[i];
+      });
+      assert.deepEqual(draw(new ShuffleStrategy(1, size, new Rng(seed)), size), expected);
+    }),
+    { seed: SEED, numRuns: 300 },
+  );
+});
+
 Deno.test("createStrategy('random') shuffles ranges under SHUFFLE_LIMIT and permutes larger ones", () => {
   const rng = new Rng(5);
   assert.ok(createStrategy("random", 1, SHUFFLE_LIMIT, rng) instanceof ShuffleStrategy);
