@@ -882,7 +882,7 @@ export class ServerConnection {
 
   /**
    * Handles received bytes with no bound per turn (every line of the chunk):
-   * for tests and in-memory use; a server uses {@linkcode ServerConnection.feed}.
+   * for tests and in-memory use; a server uses {@linkcode ServerConnection.feedBytes}.
    *
    * @param chunk The bytes.
    * @returns The replies to write, concatenated (`""` when none).
