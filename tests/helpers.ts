@@ -419,3 +419,108 @@ export async function runMain(
   });
   return { code, stdout, stderr };
 }
+
+/**
+ * A WebSocket peer for tests: every message kept in order and awaitable;
+ * closes its socket on disposal and waits for the close.
+ *
+ * @example Plays one line against `serve({ http })`'s `/ws`
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { serve } from "../server.ts";
+ * import { WebSocketPeer } from "./helpers.ts";
+ * await using server = serve({ port: 0, http: { port: 0 } });
+ * const url = `ws://127.0.0.1:${server.httpAddr!.port}/ws`;
+ * await using peer = await WebSocketPeer.open(url);
+ * assert.match(await peer.ask("NUMBER"), /^ERROR /);
+ * ```
+ */
+export class WebSocketPeer implements AsyncDisposable {
+  /** The socket. */
+  readonly socket: WebSocket;
+  /** Every message received, in order. */
+  readonly messages: string[] = [];
+  /** Resolves when the socket has closed. */
+  readonly closed: Promise<CloseEvent>;
+  /** Resolves when the socket is open, rejects when it cannot open. */
+  readonly opened: Promise<void>;
+  #wake: (() => void) | undefined;
+
+  /** Starts opening a socket to `url` (see {@linkcode WebSocketPeer.open} to wait for it). */
+  constructor(url: string) {
+    this.socket = new WebSocket(url);
+    this.opened = new Promise((resolve, reject) => {
+      this.socket.onopen = () => resolve();
+      this.socket.onerror = () => reject(new Error(`Cannot open ${url}`));
+    });
+    this.closed = new Promise((resolve) => {
+      this.socket.onclose = (event) => {
+        resolve(event);
+        this.#wake?.();
+      };
+    });
+    this.socket.onmessage = (event) => {
+      this.messages.push(String(event.data));
+      this.#wake?.();
+    };
+  }
+
+  /**
+   * Opens a peer and waits (at most 5 s) until its socket is open.
+   *
+   * @param url The `ws://` URL.
+   * @returns The open peer.
+   */
+  static async open(url: string): Promise<WebSocketPeer> {
+    const peer = new WebSocketPeer(url);
+    await withTimeout(peer.opened, 5_000, `opening ${url}`);
+    return peer;
+  }
+
+  /**
+   * Sends a line and waits for the next message.
+   *
+   * @param line The message to send.
+   * @returns The message that came next.
+   */
+  async ask(line: string): Promise<string> {
+    const index = this.messages.length;
+    this.socket.send(line);
+    await this.until(index + 1);
+    assert.ok(this.messages.length > index, `no reply to ${line}`);
+    return this.messages[index];
+  }
+
+  /**
+   * Waits (at most 5 s) until `count` messages arrived or the socket closed.
+   *
+   * @param count How many messages in all.
+   * @returns Every message so far.
+   */
+  async until(count: number): Promise<string[]> {
+    const done = withTimeout(this.closed, 5_000, `${count} messages`);
+    let closed = false;
+    done.then(() => closed = true, () => {});
+    while (this.messages.length < count && !closed) {
+      await Promise.race([new Promise<void>((resolve) => this.#wake = resolve), done]);
+    }
+    return this.messages;
+  }
+
+  /**
+   * Waits (at most 5 s) for the server to close the socket.
+   *
+   * @returns Every message received.
+   */
+  async end(): Promise<string[]> {
+    await withTimeout(this.closed, 5_000, "the server closing the WebSocket");
+    return this.messages;
+  }
+
+  /** Closes the socket (once it is open) and waits until it has closed. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.socket.readyState === WebSocket.CONNECTING) await this.opened.catch(() => {});
+    if (this.socket.readyState === WebSocket.OPEN) this.socket.close();
+    await this.closed;
+  }
+}

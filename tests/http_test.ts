@@ -12,6 +12,7 @@ import {
   readStreamUntil,
   readToEnd,
   readUntil,
+  WebSocketPeer,
   withTimeout,
   writeText,
 } from "./helpers.ts";
@@ -91,64 +92,6 @@ function upgradeRequest(path: string, headers: Record<string, string> = {}): str
     ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`),
   ];
   return lines.join("\r\n") + "\r\n\r\n";
-}
-
-/** A WebSocket peer: every message kept in order, awaitable; closes on disposal. */
-class Peer implements AsyncDisposable {
-  readonly socket: WebSocket;
-  readonly messages: string[] = [];
-  readonly closed: Promise<CloseEvent>;
-  readonly opened: Promise<void>;
-  #wake: (() => void) | undefined;
-
-  constructor(url: string) {
-    this.socket = new WebSocket(url);
-    this.opened = new Promise((resolve, reject) => {
-      this.socket.onopen = () => resolve();
-      this.socket.onerror = () => reject(new Error(`Cannot open ${url}`));
-    });
-    this.closed = new Promise((resolve) => {
-      this.socket.onclose = (event) => {
-        resolve(event);
-        this.#wake?.();
-      };
-    });
-    this.socket.onmessage = (event) => {
-      this.messages.push(String(event.data));
-      this.#wake?.();
-    };
-  }
-
-  /** Waits until `count` messages arrived (or the socket closed); returns them all. */
-  async until(count: number): Promise<string[]> {
-    const done = withTimeout(this.closed, 5_000, `${count} messages`);
-    let closed = false;
-    done.then(() => closed = true, () => {});
-    while (this.messages.length < count && !closed) {
-      await Promise.race([new Promise<void>((resolve) => this.#wake = resolve), done]);
-    }
-    return this.messages;
-  }
-
-  /** Waits for the server to close; returns every message. */
-  async end(): Promise<string[]> {
-    await withTimeout(this.closed, 5_000, "the server closing the WebSocket");
-    return this.messages;
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    if (this.socket.readyState === WebSocket.CONNECTING) {
-      await this.opened.catch(() => {});
-    }
-    if (this.socket.readyState === WebSocket.OPEN) this.socket.close();
-    await this.closed;
-  }
-}
-
-async function open(url: string): Promise<Peer> {
-  const peer = new Peer(url);
-  await withTimeout(peer.opened, 5_000, `opening ${url}`);
-  return peer;
 }
 
 Deno.test("GET / serves the page with a CSP that allows no inline script, nosniff, no framing", async () => {
@@ -293,7 +236,7 @@ Deno.test("/metrics counts connections, games, guesses, errors and bytes as game
   }
   // One game over WebSocket, abandoned, with the random strategy.
   {
-    await using peer = await open(`${server.ws}?strategy=random`);
+    await using peer = await WebSocketPeer.open(`${server.ws}?strategy=random`);
     peer.socket.send("PARAMS 1 100");
     peer.socket.send("NUMBER");
     await peer.until(1);
@@ -327,7 +270,7 @@ Deno.test("/metrics counts connections, games, guesses, errors and bytes as game
 
 Deno.test("/ws carries the line protocol: one command per message, one reply line per message", async () => {
   await using server = start({ seed: 7 });
-  await using peer = await open(`${server.ws}?strategy=bisect`);
+  await using peer = await WebSocketPeer.open(`${server.ws}?strategy=bisect`);
   for (const line of ["PARAMS 1 100", "NUMBER", "REPORT Unsure", "NUMBER", "HELLO", "NUMBER"]) {
     peer.socket.send(line);
   }
@@ -342,7 +285,7 @@ Deno.test("/ws carries the line protocol: one command per message, one reply lin
 Deno.test("/ws?seed= replays the random strategy's guesses exactly", async () => {
   await using server = start();
   const play = async () => {
-    await using peer = await open(`${server.ws}?strategy=random&seed=42`);
+    await using peer = await WebSocketPeer.open(`${server.ws}?strategy=random&seed=42`);
     peer.socket.send("PARAMS 1 1000");
     for (let i = 0; i < 5; i++) peer.socket.send("NUMBER");
     return [...await peer.until(5)];
@@ -354,7 +297,7 @@ Deno.test("/ws?seed= replays the random strategy's guesses exactly", async () =>
 
 Deno.test("/ws answers a message over the line limit with ERROR Line too long and closes", async () => {
   await using server = start({ maxLineBytes: 32 });
-  await using peer = await open(server.ws);
+  await using peer = await WebSocketPeer.open(server.ws);
   peer.socket.send("PARAMS 1 5");
   peer.socket.send("NUMBER");
   peer.socket.send("X".repeat(33));
@@ -366,7 +309,7 @@ Deno.test("/ws answers a message over the line limit with ERROR Line too long an
 
 Deno.test("/ws takes a message of exactly the line limit", async () => {
   await using server = start({ maxLineBytes: 32 });
-  await using peer = await open(server.ws);
+  await using peer = await WebSocketPeer.open(server.ws);
   peer.socket.send("NUMBER" + " ".repeat(26));
   assert.deepEqual(await peer.until(1), [
     "ERROR NUMBER takes 0 arguments (NUMBER), got 26",
@@ -375,7 +318,7 @@ Deno.test("/ws takes a message of exactly the line limit", async () => {
 
 Deno.test("/ws answers a binary message with ERROR and closes", async () => {
   await using server = start();
-  await using peer = await open(server.ws);
+  await using peer = await WebSocketPeer.open(server.ws);
   peer.socket.send("PARAMS 3 3");
   peer.socket.send("NUMBER");
   peer.socket.send(new TextEncoder().encode("NUMBER"));
@@ -388,7 +331,7 @@ Deno.test("/ws answers a binary message with ERROR and closes", async () => {
 Deno.test("/ws answers a message holding CR or LF with ERROR and closes", async () => {
   await using server = start();
   for (const message of ["NUMBER\nNUMBER", "NUMBER\n", "NUMBER\r"]) {
-    await using peer = await open(server.ws);
+    await using peer = await WebSocketPeer.open(server.ws);
     peer.socket.send(message);
     assert.deepEqual(await peer.end(), [
       "ERROR Message holds CR or LF: send one command per message, without a newline, closing",
@@ -399,7 +342,7 @@ Deno.test("/ws answers a message holding CR or LF with ERROR and closes", async 
 
 Deno.test("/ws has the idle timeout of TCP connections", async () => {
   await using server = start({ idleTimeout: 50 });
-  await using peer = await open(server.ws);
+  await using peer = await WebSocketPeer.open(server.ws);
   assert.deepEqual(await peer.end(), ["ERROR Idle timeout"]);
 });
 
@@ -409,11 +352,11 @@ Deno.test("/ws connections count against maxConnections together with TCP ones",
     using conn = await Deno.connect({ port: server.addr.port });
     await writeText(conn, "PARAMS 1 1\nNUMBER\n");
     await readLines(conn, 1);
-    await using refused = await open(server.ws);
+    await using refused = await WebSocketPeer.open(server.ws);
     assert.deepEqual(await refused.end(), ["ERROR Server busy: 1 connection, try again later"]);
   }
   await server.idle();
-  await using peer = await open(server.ws);
+  await using peer = await WebSocketPeer.open(server.ws);
   peer.socket.send("PARAMS 1 1");
   peer.socket.send("NUMBER");
   assert.deepEqual(await peer.until(1), ["1"]);

@@ -18,6 +18,7 @@ import {
   readToEnd,
   readUntil,
   spawnCli,
+  WebSocketPeer,
   withTimeout,
   writeText,
 } from "./helpers.ts";
@@ -171,68 +172,9 @@ async function scrape(base: string) {
   return { body, families, histogram, value };
 }
 
-/** A WebSocket peer: every message kept in order, awaitable; closes on disposal. */
-class Peer implements AsyncDisposable {
-  readonly socket: WebSocket;
-  readonly messages: string[] = [];
-  readonly closed: Promise<CloseEvent>;
-  readonly opened: Promise<void>;
-  #wake: (() => void) | undefined;
-
-  constructor(url: string) {
-    this.socket = new WebSocket(url);
-    this.opened = new Promise((resolve, reject) => {
-      this.socket.onopen = () => resolve();
-      this.socket.onerror = () => reject(new Error(`Cannot open ${url}`));
-    });
-    this.closed = new Promise((resolve) => {
-      this.socket.onclose = (event) => {
-        resolve(event);
-        this.#wake?.();
-      };
-    });
-    this.socket.onmessage = (event) => {
-      this.messages.push(String(event.data));
-      this.#wake?.();
-    };
-  }
-
-  static async open(url: string): Promise<Peer> {
-    const peer = new Peer(url);
-    await withTimeout(peer.opened, 5_000, `opening ${url}`);
-    return peer;
-  }
-
-  /** Sends a line and waits for the next message. */
-  async ask(line: string): Promise<string> {
-    const index = this.messages.length;
-    this.socket.send(line);
-    await this.until(index + 1);
-    assert.ok(this.messages.length > index, `no reply to ${line}`);
-    return this.messages[index];
-  }
-
-  /** Waits until `count` messages arrived (or the socket closed). */
-  async until(count: number): Promise<string[]> {
-    const done = withTimeout(this.closed, 5_000, `${count} messages`);
-    let closed = false;
-    done.then(() => closed = true, () => {});
-    while (this.messages.length < count && !closed) {
-      await Promise.race([new Promise<void>((resolve) => this.#wake = resolve), done]);
-    }
-    return this.messages;
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    if (this.socket.readyState === WebSocket.CONNECTING) await this.opened.catch(() => {});
-    if (this.socket.readyState === WebSocket.OPEN) this.socket.close();
-    await this.closed;
-  }
-}
-
 /** Plays a whole game in [lower, upper] for `secret` over `/ws`, judging like a client; the guesses. */
 async function playOverWebSocket(
-  peer: Peer,
+  peer: WebSocketPeer,
   lower: number,
   upper: number,
   secret: number,
@@ -294,7 +236,7 @@ Deno.test("serve({ workers: 2, http }) /metrics sums the games of both workers a
     assert.match(await readLines(conns.get(1)!, 1), /^ERROR Unknown command/);
     // A game over /ws, to Correct, on the main thread.
     {
-      await using peer = await Peer.open(`${server.ws}?strategy=bisect`);
+      await using peer = await WebSocketPeer.open(`${server.ws}?strategy=bisect`);
       wsGuesses = await playOverWebSocket(peer, 1, 100, 73);
     }
     const during = await scrape(server.base);
@@ -417,7 +359,7 @@ Deno.test("serve({ workers: 2, maxConnections: 2, http }) refuses a WebSocket wh
     await Promise.all(held.map((conn) => server.workerOf(conn)));
     assert.equal((await get(`${server.base}/`)).status, 503, "the page: no connection left");
     {
-      await using peer = new Peer(server.ws);
+      await using peer = new WebSocketPeer(server.ws);
       await withTimeout(peer.closed, 5_000, "the refusal");
       assert.deepEqual(peer.messages, ["ERROR Server busy: 2 connections, try again later"]);
     }
@@ -428,7 +370,7 @@ Deno.test("serve({ workers: 2, maxConnections: 2, http }) refuses a WebSocket wh
   }
   // With the TCP games gone, /ws has room again.
   await server.idle();
-  await using peer = await Peer.open(server.ws);
+  await using peer = await WebSocketPeer.open(server.ws);
   assert.equal(await playOverWebSocket(peer, 5, 5, 5), 1);
 });
 
@@ -444,7 +386,7 @@ Deno.test("serve({ workers: 2, http }) answers /healthz 503 through the drain of
       await writeText(conn, "PARAMS 6 6\nNUMBER\n");
       assert.equal(await readLines(conn, 1), "6\n");
     }
-    await using peer = await Peer.open(server.ws);
+    await using peer = await WebSocketPeer.open(server.ws);
     peer.socket.send("PARAMS 1 10");
     assert.match(await peer.ask("NUMBER"), /^[0-9]+$/);
     assert.equal((await get(`${server.base}/healthz`)).status, 200);
@@ -490,7 +432,7 @@ Deno.test("serve --workers 2 --http 127.0.0.1:0 prints its listening lines, serv
     const base = `http://127.0.0.1:${port}`;
     assert.equal((await get(`${base}/healthz`)).status, 200);
     {
-      await using peer = await Peer.open(`ws://127.0.0.1:${port}/ws?strategy=bisect`);
+      await using peer = await WebSocketPeer.open(`ws://127.0.0.1:${port}/ws?strategy=bisect`);
       await playOverWebSocket(peer, 1, 20, 7);
     }
     const metrics = await scrape(base);
