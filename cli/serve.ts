@@ -48,7 +48,8 @@ Options:
   --workers N|auto      Event loops (Web Workers, each its own listener on the port; Linux only
                         above 1); auto = the number of cores. --max-connections is then a
                         total, ceil(total/N) per worker (default 1, at most ${MAX_WORKERS});
-                        with --http, the main thread serves HTTP and /ws, /metrics sums them
+                        above 1 also needs --allow-read (the workers' module is read as a
+                        file); with --http, the main thread serves HTTP and /ws, /metrics sums them
   --proxy-protocol      Expect a PROXY protocol header (v1 or v2) first on every TCP connection,
                         as HAProxy's send-proxy-v2 sends it; log the client it names
   --log-format F        ${LOG_FORMATS.join(" or ")} (default text)
