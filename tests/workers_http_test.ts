@@ -449,3 +449,12 @@ Deno.test("serve --workers 2 --http 127.0.0.1:0 prints its listening lines, serv
     stderr.releaseLock();
   }
 });
+
+Deno.test("serve({ workers: 2, http }) on a taken HTTP port throws AddrInUse and leaves nothing running", async () => {
+  using taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  assert.throws(
+    () => serve({ port: 0, workers: 2, http: { port: taken.addr.port } }),
+    Deno.errors.AddrInUse,
+  );
+  // The sanitizers fail this test if a worker, a listener or a timer outlived the throw.
+});
