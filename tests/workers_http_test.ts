@@ -450,7 +450,7 @@ Deno.test("serve --workers 2 --http 127.0.0.1:0 prints its listening lines, serv
   }
 });
 
-Deno.test("serve({ workers: 2, http }) on a taken HTTP port throws AddrInUse and leaves nothing running", async () => {
+Deno.test("serve({ workers: 2, http }) on a taken HTTP port throws AddrInUse and leaves nothing running", () => {
   using taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   assert.throws(
     () => serve({ port: 0, workers: 2, http: { port: taken.addr.port } }),
