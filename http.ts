@@ -108,6 +108,11 @@ export interface HttpHooks {
   metrics(): string | Promise<string>;
   /** False once shutdown has started: `/healthz` answers 503, `/ws` is refused. */
   healthy(): boolean;
+  /**
+   * True while the game port is not yet served everywhere (workers still
+   * starting): `/healthz` answers 503 `Starting`, so that a balancer waits.
+   */
+  starting?(): boolean;
   /** How many more connections the shared limit allows now (`maxConnections` minus the open ones). */
   capacity(): number;
   /** Takes over an upgraded WebSocket as a game connection (it may refuse it with `ERROR`). */
@@ -336,8 +341,9 @@ export function createHandler(
       return new Response(request.method === "HEAD" ? null : asset.body, { headers });
     }
     if (url.pathname === "/healthz") {
-      const healthy = hooks.healthy();
-      return text(healthy ? 200 : 503, healthy ? "OK" : "Shutting down", headers);
+      if (!hooks.healthy()) return text(503, "Shutting down", headers);
+      if (hooks.starting?.()) return text(503, "Starting", headers);
+      return text(200, "OK", headers);
     }
     if (url.pathname === "/metrics") {
       headers.set("content-type", "text/plain; version=0.0.4; charset=utf-8");

@@ -64,7 +64,8 @@
  *   `guess_worker_connections_open` and `guess_worker_restarts_total`.
  *   `metrics` (the property) is the main thread's own registry: empty
  *   without `http`.
- * - `/healthz` is 200 until `shutdown()` starts, then 503 until every worker
+ * - `/healthz` is 503 `Starting` until every worker listens (the HTTP side
+ *   answers before that), 200 until `shutdown()` starts, then 503 until every worker
  *   and the main thread's WebSockets are drained; then the HTTP side stops
  *   and `finished` resolves.
  * - A worker that dies (an uncaught error, a failed start) is logged and
@@ -400,6 +401,8 @@ export function serveWorkers(
         // worker one message at a time.
         metrics: () => scraping ??= scrape(main).finally(() => scraping = undefined),
         healthy: () => !stopping,
+        // 503 until every worker listens: a balancer's check waits for the whole process.
+        starting: () => !announced,
         capacity: () => total - workerConnections() - main.connections,
         onResponse: (status) => main.metrics.httpRequests.inc({ code: String(status) }),
         adopt: main.adopt,

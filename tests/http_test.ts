@@ -439,6 +439,24 @@ Deno.test("createHandler() answers the page with 503 while the connection limit 
   assert.equal((await handler(new Request("http://127.0.0.1/metrics"))).status, 200);
 });
 
+Deno.test("createHandler() answers /healthz 503 Starting while the hooks say starting, then 200", async () => {
+  let starting = true;
+  const handler = createHandler({}, {
+    metrics: () => "",
+    healthy: () => true,
+    starting: () => starting,
+    capacity: () => 10,
+    adopt: () => assert.fail("no upgrade"),
+  });
+  const before = await handler(new Request("http://127.0.0.1/healthz"));
+  assert.equal(before.status, 503);
+  assert.equal(await before.text(), "Starting\n");
+  starting = false;
+  const after = await handler(new Request("http://127.0.0.1/healthz"));
+  assert.equal(after.status, 200);
+  assert.equal(await after.text(), "OK\n");
+});
+
 Deno.test("serve() with an HTTP port in use throws and leaks no listener or timer", () => {
   using taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = taken.addr.port;
