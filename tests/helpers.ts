@@ -524,3 +524,74 @@ export class WebSocketPeer implements AsyncDisposable {
     await this.closed;
   }
 }
+
+/** How many connections {@linkcode connectionsOn} opens at most to find one on each worker. */
+export const MAX_TRIES = 200;
+
+/**
+ * Opens connections to `port` until one lands on each wanted worker (as
+ * `workerOf` tells); returns them by worker. Every connection opened, kept
+ * or not, is pushed to `opened` for the caller to close. Fails after
+ * {@linkcode MAX_TRIES} connections.
+ *
+ * @param port The server's port on 127.0.0.1.
+ * @param wanted The workers (1..N) to reach.
+ * @param workerOf Which worker a connection landed on.
+ * @param opened Receives every connection opened.
+ * @returns One connection per wanted worker.
+ *
+ * @example One loop is "worker 1" for every connection
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { serve } from "../server.ts";
+ * import { connectionsOn, playOneGame } from "./helpers.ts";
+ * await using server = serve({ port: 0 });
+ * const opened: Deno.TcpConn[] = [];
+ * const conns = await connectionsOn(server.addr.port, [1], () => Promise.resolve(1), opened);
+ * await playOneGame(conns.get(1)!);
+ * assert.equal(opened.length, 1);
+ * for (const conn of opened) conn.close();
+ * ```
+ */
+export async function connectionsOn(
+  port: number,
+  wanted: readonly number[],
+  workerOf: (conn: Deno.TcpConn) => Promise<number>,
+  opened: Deno.TcpConn[],
+): Promise<Map<number, Deno.TcpConn>> {
+  const found = new Map<number, Deno.TcpConn>();
+  for (let i = 0; i < MAX_TRIES && found.size < wanted.length; i++) {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    opened.push(conn);
+    const worker = await workerOf(conn);
+    if (wanted.includes(worker) && !found.has(worker)) found.set(worker, conn);
+  }
+  assert.equal(
+    found.size,
+    wanted.length,
+    `${MAX_TRIES} connections did not reach workers ${wanted.join(", ")}`,
+  );
+  return found;
+}
+
+/**
+ * Plays one finished game over [4, 4] on `conn`, then starts a second over
+ * [2, 2] (abandoned when the connection closes), checking both replies.
+ *
+ * @param conn A connection to a server.
+ *
+ * @example
+ * ```ts
+ * import { serve } from "../server.ts";
+ * import { playOneGame } from "./helpers.ts";
+ * await using server = serve({ port: 0 });
+ * using conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+ * await playOneGame(conn);
+ * ```
+ */
+export async function playOneGame(conn: Deno.TcpConn): Promise<void> {
+  await writeText(conn, "PARAMS 4 4\nNUMBER\n");
+  assert.equal(await readLines(conn, 1), "4\n");
+  await writeText(conn, "REPORT Correct\nPARAMS 2 2\nNUMBER\n");
+  assert.equal(await readLines(conn, 1), "2\n");
+}

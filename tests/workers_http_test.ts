@@ -9,10 +9,13 @@
 import assert from "node:assert/strict";
 import parsePrometheus from "parse-prometheus-text-format";
 import { judge } from "../protocol.ts";
-import { type ConnectionEvent, type GuessServer, serve, type ServeOptions } from "../server.ts";
+import { type ConnectionEvent, serve, type ServeOptions } from "../server.ts";
 import { crashWorker, METRICS_WAIT_MS, muteWorker } from "../workers.ts";
 import type { Logger } from "../log.ts";
 import {
+  connectionsOn,
+  MAX_TRIES,
+  playOneGame,
   readLines,
   readStreamUntil,
   readToEnd,
@@ -22,9 +25,6 @@ import {
   withTimeout,
   writeText,
 } from "./helpers.ts";
-
-/** How many connections a test opens at most to find one on each worker. */
-const MAX_TRIES = 200;
 
 interface ParsedFamily {
   name: string;
@@ -100,30 +100,6 @@ async function start(options: ServeOptions = {}) {
     /** Resolves once a log line matches. */
     logged: (pattern: RegExp) => until(() => logs.some((line) => pattern.test(line)), `${pattern}`),
   });
-}
-
-/** Opens connections until one lands on each worker; returns them by worker. */
-async function connectionsOnBoth(
-  server: GuessServer & { workerOf(conn: Deno.TcpConn): Promise<number> },
-  opened: Deno.TcpConn[],
-): Promise<Map<number, Deno.TcpConn>> {
-  const found = new Map<number, Deno.TcpConn>();
-  for (let i = 0; i < MAX_TRIES && found.size < 2; i++) {
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
-    opened.push(conn);
-    const worker = await server.workerOf(conn);
-    if (!found.has(worker)) found.set(worker, conn);
-  }
-  assert.equal(found.size, 2, `${MAX_TRIES} connections did not reach both workers`);
-  return found;
-}
-
-/** One finished game over [4, 4], then a second one started (abandoned when the connection closes). */
-async function playOneGame(conn: Deno.TcpConn): Promise<void> {
-  await writeText(conn, "PARAMS 4 4\nNUMBER\n");
-  assert.equal(await readLines(conn, 1), "4\n");
-  await writeText(conn, "REPORT Correct\nPARAMS 2 2\nNUMBER\n");
-  assert.equal(await readLines(conn, 1), "2\n");
 }
 
 /** GETs a URL: its status and body. */
@@ -229,7 +205,7 @@ Deno.test("serve({ workers: 2, http }) /metrics sums the games of both workers a
   const opened: Deno.TcpConn[] = [];
   let wsGuesses: number;
   try {
-    const conns = await connectionsOnBoth(server, opened);
+    const conns = await connectionsOn(server.addr.port, [1, 2], server.workerOf, opened);
     for (const conn of conns.values()) await playOneGame(conn);
     // A bad line on worker 1, counted by kind.
     await writeText(conns.get(1)!, "HELLO\n");
@@ -289,7 +265,7 @@ Deno.test("serve({ workers: 2, http }) keeps a dead worker's counters in /metric
   await using server = await start();
   const opened: Deno.TcpConn[] = [];
   try {
-    const conns = await connectionsOnBoth(server, opened);
+    const conns = await connectionsOn(server.addr.port, [1, 2], server.workerOf, opened);
     for (const conn of conns.values()) await playOneGame(conn);
     const alive = await scrape(server.base);
     assert.equal(alive.value("guess_games_finished_total", { strategy: "random" }), 2);
@@ -317,7 +293,7 @@ Deno.test("serve({ workers: 2, http }) scrapes without a worker that does not an
   await using server = await start();
   const opened: Deno.TcpConn[] = [];
   try {
-    const conns = await connectionsOnBoth(server, opened);
+    const conns = await connectionsOn(server.addr.port, [1, 2], server.workerOf, opened);
     for (const conn of conns.values()) await playOneGame(conn);
     const first = await scrape(server.base);
     assert.equal(first.value("guess_games_finished_total", { strategy: "random" }), 2);
@@ -378,7 +354,7 @@ Deno.test("serve({ workers: 2, http }) answers /healthz 503 through the drain of
   await using server = await start();
   const opened: Deno.TcpConn[] = [];
   try {
-    const conns = await connectionsOnBoth(server, opened);
+    const conns = await connectionsOn(server.addr.port, [1, 2], server.workerOf, opened);
     for (const conn of opened) if (![...conns.values()].includes(conn)) conn.close();
     opened.splice(0, opened.length, ...conns.values());
     // A game in progress on each worker and one over /ws.

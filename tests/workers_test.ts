@@ -10,6 +10,9 @@ import { main } from "../main.ts";
 import { type ConnectionEvent, serve } from "../server.ts";
 import { crashWorker } from "../workers.ts";
 import {
+  connectionsOn,
+  MAX_TRIES,
+  playOneGame,
   readLines,
   readStreamUntil,
   readToEnd,
@@ -17,9 +20,6 @@ import {
   withTimeout,
   writeText,
 } from "./helpers.ts";
-
-/** How many connections a test opens at most to find one on each worker. */
-const MAX_TRIES = 200;
 
 /** Remembers which worker each connection (by client address) landed on. */
 class Placement {
@@ -66,38 +66,8 @@ function recordingLogger() {
   return { logger, records, waitFor };
 }
 
-/** Opens connections until one lands on each wanted worker; returns them by worker. */
-async function connectionsOn(
-  port: number,
-  wanted: readonly number[],
-  workerOf: (conn: Deno.TcpConn) => Promise<number>,
-  opened: Deno.TcpConn[],
-): Promise<Map<number, Deno.TcpConn>> {
-  const found = new Map<number, Deno.TcpConn>();
-  for (let i = 0; i < MAX_TRIES && found.size < wanted.length; i++) {
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-    opened.push(conn);
-    const worker = await workerOf(conn);
-    if (wanted.includes(worker) && !found.has(worker)) found.set(worker, conn);
-  }
-  assert.equal(
-    found.size,
-    wanted.length,
-    `${MAX_TRIES} connections did not reach workers ${wanted.join(", ")}`,
-  );
-  return found;
-}
-
 function remoteOf(conn: Deno.TcpConn): string {
   return `${conn.localAddr.hostname}:${conn.localAddr.port}`;
-}
-
-/** One game over [4, 4], then a second started: the connection answers. */
-async function playOneGame(conn: Deno.TcpConn): Promise<void> {
-  await writeText(conn, "PARAMS 4 4\nNUMBER\n");
-  assert.equal(await readLines(conn, 1), "4\n");
-  await writeText(conn, "REPORT Correct\nPARAMS 2 2\nNUMBER\n");
-  assert.equal(await readLines(conn, 1), "2\n");
 }
 
 Deno.test("serve({ workers: 2 }) spreads connections to both workers and a game works on each", async () => {
