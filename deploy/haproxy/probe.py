@@ -143,22 +143,28 @@ async def hold(host, port, count, ports_file, go_file, timeout):
     return 0
 
 
+def proxied_openings(path):
+    """The "Connection opened" entries of one JSON log that came through the balancer (`via`)."""
+    with open(path, errors="replace") as log:
+        for line in log:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if entry.get("msg") == "Connection opened" and "via" in entry:
+                yield entry
+
+
 def opened(paths):
     """Per log: the client ports of proxied connections (those with a `via`)."""
     result = {}
     for path in paths:
         ports, hosts, vias = [], set(), set()
-        with open(path, errors="replace") as log:
-            for line in log:
-                try:
-                    entry = json.loads(line)
-                except ValueError:
-                    continue
-                if entry.get("msg") == "Connection opened" and "via" in entry:
-                    host, _, client_port = entry["remote"].rpartition(":")
-                    ports.append(int(client_port))
-                    hosts.add(host)
-                    vias.add(entry["via"].rpartition(":")[0])
+        for entry in proxied_openings(path):
+            host, _, client_port = entry["remote"].rpartition(":")
+            ports.append(int(client_port))
+            hosts.add(host)
+            vias.add(entry["via"].rpartition(":")[0])
         result[path] = {"count": len(ports), "ports": ports, "hosts": sorted(hosts),
                         "vias": sorted(vias)}
     print(json.dumps(result))
@@ -171,17 +177,11 @@ def where(ports_path, paths):
     wanted = set(data["ports"] if isinstance(data, dict) else data)
     found = {}
     for path in paths:
-        with open(path, errors="replace") as log:
-            for line in log:
-                try:
-                    entry = json.loads(line)
-                except ValueError:
-                    continue
-                if entry.get("msg") == "Connection opened" and "via" in entry:
-                    port = int(entry["remote"].rpartition(":")[2])
-                    # A port may have been used before: the latest connection counts.
-                    if port in wanted and entry["time"] >= found.get(port, ("", ""))[0]:
-                        found[port] = (entry["time"], path)
+        for entry in proxied_openings(path):
+            port = int(entry["remote"].rpartition(":")[2])
+            # A port may have been used before: the latest connection counts.
+            if port in wanted and entry["time"] >= found.get(port, ("", ""))[0]:
+                found[port] = (entry["time"], path)
     logs = {path: sorted(p for p, (_, at) in found.items() if at == path) for path in paths}
     print(json.dumps({"logs": logs, "missing": sorted(wanted - set(found))}))
     return 0

@@ -209,28 +209,43 @@ print(sum(r["outcome"] == "ok" for r in others), len(others),
 EOF
 }
 
+# disturb NAME N SIGNAL KIND WITHIN: holds 30 games (NAME), sends SIGNAL to backend N, waits
+# until HAProxy marks it DOWN (at most WITHIN s) and the held games end. Sets DOWN_AFTER, and
+# OTHERS_OK OTHERS HIT VICTIMS AFTER DETAIL as `results` prints them (HIT: victims that ended as
+# KIND). Fails unless it went DOWN, had victims, every victim ended as KIND and the others finished.
+disturb() {
+  local name=$1 n=$2 signal=$3 kind=$4 within=$5 down_ok=1
+  hold 30 "$name"
+  kill -"$signal" "${BPID[$n]}"
+  if [ "$signal" = KILL ]; then
+    { wait "${BPID[$n]}"; } 2>/dev/null # reaped here, without bash's "Killed" line
+  fi
+  touch "$WORK/$name.go"
+  DOWN_AFTER=$(probe wait "$WORK/admin.sock" "s$n" DOWN "$within") || down_ok=0
+  wait "$HOLD_PID"
+  read -r OTHERS_OK OTHERS HIT VICTIMS AFTER DETAIL <<<"$(results "$name" "$WORK/s$n.log" "$kind")"
+  [ "$down_ok" = 1 ] && [ "$VICTIMS" -gt 0 ] && [ "$HIT" = "$VICTIMS" ] && [ "$OTHERS_OK" = "$OTHERS" ]
+}
+
+# new_games WHEN FILE: 60 new games through HAProxy, each of which must finish; notes the result.
+new_games() {
+  if probe games "$LB" "$PORT" 60 >"$2"; then
+    note "60 new games $1: all finished"
+  else
+    note "60 new games $1: $(cat "$2")"
+    return 1
+  fi
+}
+
 # --- 3. SIGKILL: clients see an error at once, DOWN within a stated time, back later ---
 check3() {
-  local ok=1 log=$WORK/s1.log
-  hold 30 kill
-  kill -KILL "${BPID[1]}"
-  { wait "${BPID[1]}"; } 2>/dev/null # reaped here, without bash's "Killed" line
-  touch "$WORK/kill.go"
-  local down
-  down=$(probe wait "$WORK/admin.sock" s1 DOWN "$DOWN_DEAD_WITHIN") || ok=0
-  wait "$HOLD_PID"
-  read -r others_ok others victims_err victims after detail <<<"$(results kill "$log" error)"
-  note "killed s1 with $victims of 30 games on it: $victims_err got an error, the last after" \
-    "${after} s (${detail//_/ }); $others_ok of $others on the others finished"
-  [ "$victims" -gt 0 ] && [ "$victims_err" = "$victims" ] && [ "$others_ok" = "$others" ] || ok=0
-  awk "BEGIN { exit !($after < 1.0) }" || ok=0
-  note "s1 marked DOWN after: $down s (stated: within $DOWN_DEAD_WITHIN s)"
-  if probe games "$LB" "$PORT" 60 >"$WORK/after-kill.json"; then
-    note "60 new games while s1 is down: all finished"
-  else
-    note "60 new games while s1 is down: $(cat "$WORK/after-kill.json")"
-    ok=0
-  fi
+  local ok=1
+  disturb kill 1 KILL error "$DOWN_DEAD_WITHIN" || ok=0
+  note "killed s1 with $VICTIMS of 30 games on it: $HIT got an error, the last after" \
+    "${AFTER} s (${DETAIL//_/ }); $OTHERS_OK of $OTHERS on the others finished"
+  awk "BEGIN { exit !($AFTER < 1.0) }" || ok=0
+  note "s1 marked DOWN after: $DOWN_AFTER s (stated: within $DOWN_DEAD_WITHIN s)"
+  new_games "while s1 is down" "$WORK/after-kill.json" || ok=0
   start_backend 1 "$WORK/s1-restarted.log"
   BPID[1]=$BACKEND_PID
   wait_listening "$WORK/s1-restarted.log" || ok=0
@@ -249,25 +264,13 @@ check3() {
 
 # --- 4. SIGSTOP: clients time out within the client timeout, no new connections -------
 check4() {
-  local ok=1 log=$WORK/s2.log
-  hold 30 stop
-  kill -STOP "${BPID[2]}"
-  touch "$WORK/stop.go"
-  local down
-  down=$(probe wait "$WORK/admin.sock" s2 DOWN "$DOWN_HUNG_WITHIN") || ok=0
-  wait "$HOLD_PID"
-  read -r others_ok others victims_out victims after detail <<<"$(results stop "$log" timeout)"
-  note "froze s2 with $victims of 30 games on it: $victims_out timed out, the last after" \
-    "${after} s (client timeout $CLIENT_TIMEOUT s: ${detail//_/ }); $others_ok of $others on the others finished"
-  [ "$victims" -gt 0 ] && [ "$victims_out" = "$victims" ] && [ "$others_ok" = "$others" ] || ok=0
-  awk "BEGIN { exit !($after < $CLIENT_TIMEOUT + 1.5) }" || ok=0
-  note "s2 marked DOWN after: $down s (stated: within $DOWN_HUNG_WITHIN s)"
-  if probe games "$LB" "$PORT" 60 >"$WORK/after-stop.json"; then
-    note "60 new games while s2 is frozen: all finished elsewhere"
-  else
-    note "60 new games while s2 is frozen: $(cat "$WORK/after-stop.json")"
-    ok=0
-  fi
+  local ok=1
+  disturb stop 2 STOP timeout "$DOWN_HUNG_WITHIN" || ok=0
+  note "froze s2 with $VICTIMS of 30 games on it: $HIT timed out, the last after ${AFTER} s" \
+    "(client timeout $CLIENT_TIMEOUT s: ${DETAIL//_/ }); $OTHERS_OK of $OTHERS on the others finished"
+  awk "BEGIN { exit !($AFTER < $CLIENT_TIMEOUT + 1.5) }" || ok=0
+  note "s2 marked DOWN after: $DOWN_AFTER s (stated: within $DOWN_HUNG_WITHIN s)"
+  new_games "while s2 is frozen" "$WORK/after-stop.json" || ok=0
   kill -CONT "${BPID[2]}"
   probe wait "$WORK/admin.sock" s2 UP "$UP_WITHIN" >/dev/null || ok=0
   verdict "$ok" "4 a frozen backend: clients time out with an error, DOWN, no new games there"
@@ -276,16 +279,9 @@ check4() {
 # --- 5. SIGTERM: games in progress finish, no new ones start there, exit 0 ------------
 check5() {
   local ok=1 log=$WORK/s3.log
-  hold 30 drain
-  kill -TERM "${BPID[3]}"
-  touch "$WORK/drain.go"
-  local down
-  down=$(probe wait "$WORK/admin.sock" s3 DOWN "$DOWN_DEAD_WITHIN") || ok=0
-  wait "$HOLD_PID"
-  read -r others_ok others victims_ok victims after detail <<<"$(results drain "$log" ok)"
-  note "SIGTERM to s3 with $victims of 30 games on it: $victims_ok finished, the last after" \
-    "${after} s; $others_ok of $others on the others finished; DOWN after $down s"
-  [ "$victims" -gt 0 ] && [ "$victims_ok" = "$victims" ] && [ "$others_ok" = "$others" ] || ok=0
+  disturb drain 3 TERM ok "$DOWN_DEAD_WITHIN" || ok=0
+  note "SIGTERM to s3 with $VICTIMS of 30 games on it: $HIT finished, the last after" \
+    "${AFTER} s; $OTHERS_OK of $OTHERS on the others finished; DOWN after $DOWN_AFTER s"
   probe games "$LB" "$PORT" 60 >"$WORK/after-drain.json" || ok=0
   local late
   late=$(python3 - "$log" <<'EOF'
