@@ -54,6 +54,8 @@
  * @module
  */
 
+import { closeQuietly } from "./net.ts";
+
 /** Everyone who passed the gate since it last opened, and how to let them go. */
 interface Epoch {
   readonly promise: Promise<void>;
@@ -243,13 +245,8 @@ export class Gate implements AsyncDisposable {
   }
 
   #closeSockets(): void {
-    for (const conn of [this.#reader, this.#writer]) {
-      try {
-        conn.close();
-      } catch {
-        // Already closed.
-      }
-    }
+    closeQuietly(this.#reader);
+    closeQuietly(this.#writer);
   }
 
   /**

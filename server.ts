@@ -29,7 +29,7 @@ import {
 import { parseProxyHeader } from "./proxy.ts";
 import { isStrategyName, STRATEGIES, type StrategyName } from "./strategies.ts";
 import { Rng } from "./strategy.ts";
-import { ServerMetrics, type TransportName } from "./metrics.ts";
+import { type ErrorKind, ServerMetrics, type TransportName } from "./metrics.ts";
 import { serveWorkers } from "./workers.ts";
 
 /**
@@ -277,8 +277,6 @@ interface Transport {
 /** Commands are under 32 bytes: start small, double while reads fill the buffer. */
 const MIN_READ_BUFFER = 64;
 const MAX_READ_BUFFER = 16 * 1024;
-/** The largest reply buffer a connection keeps between writes. */
-const MAX_KEPT_OUT = 4 * 1024;
 /** How long a connection the server ends keeps reading (and discarding) before it closes. */
 const LINGER_MS = 2_000;
 /** How much it discards at most in that time. */
@@ -346,6 +344,8 @@ function writingPhase(draining: boolean): Phase {
 
 /** The text of reply bytes, when they hold `ERROR` lines (for the metrics and the log). */
 const replyDecoder = new TextDecoder();
+/** The server's own lines (ASCII) as bytes. */
+const TEXT_ENCODER = new TextEncoder();
 
 /**
  * One connection's I/O loop. It reads into a small reused buffer (grown only
@@ -366,8 +366,6 @@ class Connection {
   readonly #core: ServerConnection;
   readonly #logger: Logger;
   readonly #gate: Gate | undefined;
-  readonly #encoder = new TextEncoder();
-  #out = new Uint8Array(0);
   #phase: Phase = readingPhase(false);
   /** The last time (server clock) a line was completed. */
   lastActive: number;
@@ -482,19 +480,7 @@ class Connection {
           if (output.length > 0) {
             const text = turn.errors > 0 ? replyDecoder.decode(output) : undefined;
             if (text !== undefined && this.#logger.verbose) this.#logErrors(text);
-            this.#counts?.sent(output.length, text);
-            // Written here rather than through #write: the hot path, one await per write.
-            const before = this.#phase;
-            if (before.type === "reading") this.#phase = writingPhase(before.draining);
-            try {
-              let offset = await this.#transport.write(output);
-              while (offset < output.length) {
-                offset += await this.#transport.write(output.subarray(offset));
-              }
-            } finally {
-              const after = this.#phase;
-              if (after.type === "writing") this.#phase = readingPhase(after.draining);
-            }
+            await this.#send(output, text);
           }
           // Everyone ready is served before this connection goes on (gate.ts).
           if (this.#gate !== undefined) await this.#gate.pass();
@@ -580,7 +566,7 @@ class Connection {
       peer: addressOf(this.peer),
       error: message,
     });
-    await this.#write(formatReply({ type: "error", message }));
+    await this.#write(formatReply({ type: "error", message }), "bad_proxy_header");
     await this.#end();
   }
 
@@ -589,7 +575,7 @@ class Connection {
    * the loop is stuck writing to a peer that does not read, it just closes.
    * Idempotent.
    */
-  kick(message: string): void {
+  kick(message: string, kind?: ErrorKind): void {
     const phase = this.#phase;
     switch (phase.type) {
       case "lingering":
@@ -601,7 +587,7 @@ class Connection {
       case "reading":
         // The loop is waiting in read(): from now on it only discards what it reads.
         this.#linger();
-        this.#write(formatReply({ type: "error", message }))
+        this.#write(formatReply({ type: "error", message }), kind)
           .then(() => this.#transport.closeWrite())
           .catch(() => this.close());
         return;
@@ -648,29 +634,31 @@ class Connection {
     if (phase.type === "closed") return;
     if (phase.type === "lingering") clearTimeout(phase.timer);
     this.#phase = { type: "closed" };
-    try {
-      this.#transport.close();
-    } catch {
-      // Already closed by the peer or the runtime.
-    }
+    closeQuietly(this.#transport);
   }
 
-  async #write(text: string): Promise<void> {
-    if (text === "") return;
-    // Replies are ASCII: one byte per character.
-    // The buffer kept per connection grows to what its replies need, up to
-    // MAX_KEPT_OUT; a larger batch (a deep pipeline) gets a buffer of its own.
-    if (this.#out.length < text.length && text.length <= MAX_KEPT_OUT) {
-      this.#out = new Uint8Array(Math.min(MAX_KEPT_OUT, Math.max(64, text.length * 2)));
-    }
-    const out = text.length <= this.#out.length ? this.#out : new Uint8Array(text.length);
-    const { written } = this.#encoder.encodeInto(text, out);
-    this.#counts?.sent(written, text);
-    // Only a serving connection changes phase; a lingering one writes its last line as it is.
+  /**
+   * Writes the server's own text (an `ERROR` line, the end of a session);
+   * `kind` names the one `ERROR` line it holds, for the metrics.
+   */
+  #write(text: string, kind?: ErrorKind): Promise<void> {
+    if (text === "") return Promise.resolve();
+    return this.#send(TEXT_ENCODER.encode(text), text, kind);
+  }
+
+  /**
+   * Writes `bytes` whole, counted (see `ConnectionCounts.sent`), in the
+   * `writing` phase while it waits. A lingering connection writes its last
+   * line without changing phase. The first write is awaited here and only a
+   * partial one goes on through `writeAll`: one await per reply on the hot path.
+   */
+  async #send(bytes: Uint8Array, text: string | undefined, kind?: ErrorKind): Promise<void> {
+    this.#counts?.sent(bytes.length, text, kind);
     const before = this.#phase;
     if (before.type === "reading") this.#phase = writingPhase(before.draining);
     try {
-      await writeAll(this.#transport, out.subarray(0, written));
+      const written = await this.#transport.write(bytes);
+      if (written < bytes.length) await writeAll(this.#transport, bytes.subarray(written));
     } finally {
       const after = this.#phase;
       if (after.type === "writing") this.#phase = readingPhase(after.draining);
@@ -684,6 +672,9 @@ class ConnectionCounts {
   readonly #strategy: { strategy: string };
   readonly received: { inc(by?: number): void };
   readonly #sent: { inc(by?: number): void };
+  readonly #started: { inc(by?: number): void };
+  readonly #finished: { inc(by?: number): void };
+  readonly #abandoned: { inc(by?: number): void };
   #playing = false;
   #solved = false;
 
@@ -692,12 +683,20 @@ class ConnectionCounts {
     this.#strategy = { strategy };
     this.received = metrics.bytesReceived.bind({ transport });
     this.#sent = metrics.bytesSent.bind({ transport });
+    this.#started = metrics.gamesStarted.bind(this.#strategy);
+    this.#finished = metrics.gamesFinished.bind(this.#strategy);
+    this.#abandoned = metrics.gamesAbandoned.bind(this.#strategy);
   }
 
-  /** Replies were sent: `bytes` of them, `text` their text when it may hold `ERROR` lines. */
-  sent(bytes: number, text: string | undefined): void {
+  /**
+   * Replies were sent: `bytes` of them, `text` their text when it may hold
+   * `ERROR` lines (the core's, counted by their messages), or `kind` for the
+   * one `ERROR` line the server itself wrote.
+   */
+  sent(bytes: number, text: string | undefined, kind?: ErrorKind): void {
     this.#sent.inc(bytes);
-    if (text !== undefined && text.includes("ERROR ")) this.#metrics.countErrors(text);
+    if (kind !== undefined) this.#metrics.protocolErrors.inc({ kind });
+    else if (text !== undefined) this.#metrics.countErrors(text);
   }
 
   /** A game event; `guesses` is the running game's count at that moment. */
@@ -706,12 +705,12 @@ class ConnectionCounts {
       case "start":
         this.#playing = true;
         this.#solved = false;
-        this.#metrics.gamesStarted.inc(this.#strategy);
+        this.#started.inc();
         return;
       case "report":
         if (event.decision === "Correct" && this.#playing && !this.#solved) {
           this.#solved = true;
-          this.#metrics.gamesFinished.inc(this.#strategy);
+          this.#finished.inc();
           this.#metrics.guessesPerGame.observe(guesses, this.#strategy);
         }
         return;
@@ -727,7 +726,7 @@ class ConnectionCounts {
 
   /** The game (if any) ended: abandoned unless it was solved. */
   closed(): void {
-    if (this.#playing && !this.#solved) this.#metrics.gamesAbandoned.inc(this.#strategy);
+    if (this.#playing && !this.#solved) this.#abandoned.inc();
     this.#playing = false;
   }
 }
@@ -955,12 +954,11 @@ function startLoop(
       const fromClient = perClient.get(client) ?? 0;
       if (fromClient >= perClientLimit(client)) {
         metrics.connectionsRefused.inc({ transport: "tcp" });
-        metrics.protocolErrors.inc({ kind: "server_busy" });
         perClientLog.note(undefined, {
           remote: addressOf(connection.remote),
           connections: fromClient,
         });
-        connection.kick(perClientMessage(fromClient));
+        connection.kick(perClientMessage(fromClient), "server_busy");
         return;
       }
       perClient.set(client, fromClient + 1);

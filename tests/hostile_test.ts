@@ -583,6 +583,9 @@ Deno.test("serve() refuses one address over maxConnectionsPerIp with ERROR, and 
       "ERROR Too many connections from your address: 2, try again later\n",
     );
   }
+  // Counted once, by its kind (it was once counted twice: server_busy and other).
+  assert.equal(server.metrics.protocolErrors.get({ kind: "server_busy" }), 1);
+  assert.equal(server.metrics.protocolErrors.get({ kind: "other" }), 0);
   b.close();
   await count.untilClosed(1, "b to close");
   using d = await Deno.connect({ hostname: LOCAL, port: server.addr.port });

@@ -150,6 +150,8 @@ Deno.test("errorKind() names every ERROR the protocol core sends, none as other"
   const bisect = new ServerConnection({ strategy: "bisect", rng: new Rng(1), maxLineBytes: 64 });
   out += bisect.receive(encode("PARAMS 1 10\nNUMBER\nREPORT Warmer\nNUMBER\n"));
   out += connection.receive(encode("X".repeat(65)));
+  // 1000 bad lines in a row: the core's last word before it closes.
+  out += new ServerConnection({ rng: new Rng(1) }).receive(encode("HELLO\n".repeat(1000)));
   const errors = out.split("\n").filter((line) => line.startsWith("ERROR ")).map((line) =>
     line.slice(6)
   );
@@ -166,6 +168,7 @@ Deno.test("errorKind() names every ERROR the protocol core sends, none as other"
       "inconsistent_reports",
       "invalid_utf8",
       "line_too_long",
+      "too_many_errors",
     ] as const
   ) assert.ok(kinds.has(kind), `no ${kind} among ${errors.join("; ")}`);
   assert.equal(errorKind("Idle timeout"), "idle_timeout");

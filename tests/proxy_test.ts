@@ -444,6 +444,8 @@ Deno.test("serve({ proxyProtocol }) answers an invalid v1 header with ERROR and 
     "ERROR Invalid PROXY v1 header: 1 fields after TCP4, expected 4\n",
   );
   assert.ok(lines.some((line) => JSON.parse(line).msg === "Invalid PROXY header, closing"));
+  assert.equal(server.metrics.protocolErrors.get({ kind: "bad_proxy_header" }), 1);
+  assert.equal(server.metrics.protocolErrors.get({ kind: "other" }), 0);
 });
 
 Deno.test("serve({ proxyProtocol }) refuses a header over 107 bytes without waiting for more", async () => {
