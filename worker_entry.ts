@@ -37,7 +37,7 @@ function start(request: Extract<WorkerRequest, { type: "start" }>): void {
       ...request.options,
       reusePort: true,
       logger,
-      onListen: (addr) => reply({ type: "listening", port: addr.port }),
+      onListen: () => reply({ type: "listening" }),
       onConnection: (event) => reply({ type: "connection", event }),
       onEvent: request.events ? (event) => reply({ type: "event", event }) : undefined,
     });

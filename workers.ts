@@ -150,7 +150,6 @@ export type WorkerServeOptions = Pick<
 export type WorkerRequest =
   | {
     readonly type: "start";
-    readonly worker: number;
     readonly options: WorkerServeOptions;
     readonly verbose: boolean;
     readonly events: boolean;
@@ -166,11 +165,11 @@ export type WorkerRequest =
  * @example
  * ```ts
  * import type { WorkerReply } from "./workers.ts";
- * const reply: WorkerReply = { type: "listening", port: 4321 };
+ * const reply: WorkerReply = { type: "listening" };
  * ```
  */
 export type WorkerReply =
-  | { readonly type: "listening"; readonly port: number }
+  | { readonly type: "listening" }
   | {
     readonly type: "log";
     readonly level: Level;
@@ -564,7 +563,6 @@ export function serveWorkers(
     };
     const request: WorkerRequest = {
       type: "start",
-      worker: slot.index,
       options: workerOptions,
       verbose: logger.verbose,
       events: options.onEvent !== undefined,
