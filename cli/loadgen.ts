@@ -371,7 +371,10 @@ class ReplyReader {
       const line = buffer.subarray(start, buffer[i - 1] === CR ? i - 1 : i);
       return checkGuess(parseReply(decodeLine(line)), 1, range);
     }
-    return checkGuess({ type: "number", value: negative ? -value : value }, 1, range);
+    const guess = negative ? -value : value;
+    // In range, as nearly every reply is: no reply object to build. Else checkGuess says why.
+    if (guess >= 1 && guess <= range) return guess;
+    return checkGuess({ type: "number", value: guess }, 1, range);
   }
 
   /** Reads more bytes. */
