@@ -447,9 +447,14 @@ class Connection {
     if (this.#header === undefined) this.#onAddress?.(this);
     try {
       for (;;) {
-        const n = await this.#transport.read(buffer);
-        // A read completed: the gate's round in flight must not release anyone yet.
-        this.#gate?.activity();
+        let n: number | null;
+        this.#gate?.startRead();
+        try {
+          n = await this.#transport.read(buffer);
+        } finally {
+          // A read completed: the gate's round in flight must not release anyone yet.
+          this.#gate?.endRead();
+        }
         if (n === null) {
           if (this.#header !== undefined) {
             if (this.#header.length > 0 && !this.#ending) {

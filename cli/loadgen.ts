@@ -386,8 +386,13 @@ class ReplyReader {
       this.#end -= this.#start;
       this.#start = 0;
     }
-    const n = await this.#conn.read(this.#buffer.subarray(this.#end));
-    this.#gate?.activity();
+    let n: number | null;
+    this.#gate?.startRead();
+    try {
+      n = await this.#conn.read(this.#buffer.subarray(this.#end));
+    } finally {
+      this.#gate?.endRead();
+    }
     if (n === null) throw new ProtocolError("Server closed the connection");
     this.receivedAt = performance.now();
     this.#end += n;

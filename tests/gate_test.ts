@@ -25,10 +25,37 @@ Deno.test("Gate releases everyone waiting together after a round with no activit
 
 Deno.test("Gate holds its waiters for another round when a read completes during one", async () => {
   await using gate = await Gate.open();
+  gate.startRead(); // a connection waiting for its next request
+  gate.startRead(); // and another
   const passing = gate.pass();
-  gate.activity(); // another connection's read completed while round 1 is in flight
+  gate.endRead(); // one of them read while round 1 is in flight; the other read is pending
   await passing;
   // Round 1 saw activity, round 2 saw none: released after 2.
+  assert.equal(gate.rounds, 2);
+  gate.endRead();
+});
+
+Deno.test("Gate holds its waiters for another round when an accept completes during one", async () => {
+  await using gate = await Gate.open();
+  gate.startRead();
+  const passing = gate.pass();
+  gate.activity(); // an accept completed while round 1 is in flight
+  await passing;
+  assert.equal(gate.rounds, 2);
+  gate.endRead();
+});
+
+Deno.test("Gate releases after one round with activity when no read is pending any more", async () => {
+  await using gate = await Gate.open();
+  gate.startRead();
+  const passing = gate.pass();
+  gate.endRead(); // the only pending read completed in round 1: nobody can be left unserved
+  await passing;
+  assert.equal(gate.rounds, 1);
+  // The same with no read at all: an accept alone does not hold anyone.
+  const again = gate.pass();
+  gate.activity();
+  await again;
   assert.equal(gate.rounds, 2);
 });
 
@@ -51,6 +78,8 @@ Deno.test("Gate holds a bounded number of rounds while activity never stops", as
   using reader = await listener.accept();
   const byte = new Uint8Array(1);
   let holding = true;
+  // An idle connection's read stays pending throughout: the activity alone decides.
+  gate.startRead();
   const passing = gate.pass().then(() => holding = false);
   // It stops by itself after 5000 reads, so that a gate without the bound fails below instead of
   // hanging (measured: without it, the release came after 5001 rounds, when the reads stopped).
@@ -68,6 +97,7 @@ Deno.test("Gate holds a bounded number of rounds while activity never stops", as
   // itself is the test above.)
   assert.ok(gate.rounds <= 18, `released after ${gate.rounds} rounds, ${reads} reads`);
   assert.ok(reads < 5000, "released while the activity went on");
+  gate.endRead();
 });
 
 async function dial(port: number): Promise<Deno.TcpConn> {
