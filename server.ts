@@ -407,13 +407,14 @@ class Connection {
       maxLineBytes: options.maxLineBytes,
       strategy: options.strategy,
       rng: options.rng,
-      onEvent: logger.verbose || onEvent || counts
+      onEvent: logger.verbose || onEvent
         ? (event) => {
           counts?.game(event, this.#core.guesses);
           onEvent?.(event);
           if (logger.verbose) logGameEvent(logger, id, event);
         }
-        : undefined,
+        // Only the metrics: one call per event (the hot path, a REPORT a round trip).
+        : counts && ((event) => counts.game(event, this.#core.guesses)),
     });
   }
 
