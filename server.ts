@@ -486,7 +486,16 @@ class Connection {
           if (output.length > 0) {
             const text = turn.errors > 0 ? replyDecoder.decode(output) : undefined;
             if (text !== undefined && this.#logger.verbose) this.#logErrors(text);
-            await this.#send(output, text);
+            if (text === undefined) {
+              // #send without an async frame of its own: the hot path, one await per reply.
+              this.#startSend(output, undefined);
+              const written = await this.#transport.write(output);
+              if (written < output.length) {
+                await writeAll(this.#transport, output.subarray(written));
+              }
+              // (A failed write ends the loop: close() follows from any phase.)
+              this.#endSend();
+            } else await this.#send(output, text);
           }
           // Everyone ready is served before this connection goes on (gate.ts).
           if (this.#gate !== undefined) await this.#gate.pass();
@@ -655,20 +664,29 @@ class Connection {
   /**
    * Writes `bytes` whole, counted (see `ConnectionCounts.sent`), in the
    * `writing` phase while it waits. A lingering connection writes its last
-   * line without changing phase. The first write is awaited here and only a
-   * partial one goes on through `writeAll`: one await per reply on the hot path.
+   * line without changing phase.
    */
   async #send(bytes: Uint8Array, text: string | undefined, kind?: ErrorKind): Promise<void> {
-    this.#counts?.sent(bytes.length, text, kind);
-    const before = this.#phase;
-    if (before.type === "reading") this.#phase = writingPhase(before.draining);
+    this.#startSend(bytes, text, kind);
     try {
       const written = await this.#transport.write(bytes);
       if (written < bytes.length) await writeAll(this.#transport, bytes.subarray(written));
     } finally {
-      const after = this.#phase;
-      if (after.type === "writing") this.#phase = readingPhase(after.draining);
+      this.#endSend();
     }
+  }
+
+  /** The first half of {@linkcode Connection.#send}: counted, and the `writing` phase. */
+  #startSend(bytes: Uint8Array, text: string | undefined, kind?: ErrorKind): void {
+    this.#counts?.sent(bytes.length, text, kind);
+    const before = this.#phase;
+    if (before.type === "reading") this.#phase = writingPhase(before.draining);
+  }
+
+  /** The second half of {@linkcode Connection.#send}: back to `reading` (draining or not). */
+  #endSend(): void {
+    const after = this.#phase;
+    if (after.type === "writing") this.#phase = readingPhase(after.draining);
   }
 }
 
