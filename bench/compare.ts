@@ -25,7 +25,9 @@
  *                   shows the median run of those where other processes took under
  *                   10% of either core (else the least disturbed one, marked). A median run
  *                   whose load generator used over 90% of its core is marked "client at N%"
- *                   and left out of the ratios: it measured the load generator
+ *                   and left out of the ratios: it measured the load generator. With two
+ *                   rounds or more a second table pairs the ratios by round (each round's
+ *                   two runs), where the VM's drift between rounds cancels
  *   --only LIST     Scenarios, comma-separated (default all): game, pipeline (loadgen.ts,
  *                   50 connections), c-game, c-pipeline (C client, 50 connections),
  *                   c200, c1000, c5000 (C client, games), g1000 (loadgen.ts, 1000
@@ -637,6 +639,57 @@ const RATIOS: readonly (readonly [ServerName, ServerName])[] = [
   ["ours-w2", "ours"],
 ];
 
+/**
+ * Per round, `a`'s headline over `b`'s in the same round, for the rounds
+ * where both runs are undisturbed and neither load generator bound: the
+ * two were measured minutes apart at most, so the VM's drift between
+ * rounds cancels (the summary's ratio of medians takes each median from
+ * its own round).
+ */
+function pairedRatios(a: Measurement[], b: Measurement[], scenario: Scenario): number[] {
+  const ratios: number[] = [];
+  for (let round = 0; round < Math.min(a.length, b.length); round++) {
+    const pair = [a[round], b[round]];
+    if (pair.some((m) => disturbance(m) > DISTURBED || m.loadCpu > CLIENT_BOUND)) continue;
+    ratios.push(headline(scenario, pair[0]).value / headline(scenario, pair[1]).value);
+  }
+  return ratios;
+}
+
+/** The paired ratios of every scenario with two rounds or more: median (lowest to highest, rounds). */
+function pairedTable(
+  scenarios: readonly Scenario[],
+  ratios: readonly (readonly [ServerName, ServerName])[],
+  runs: (scenario: Scenario, server: ServerName) => Measurement[],
+): string[] {
+  const rows: string[] = [];
+  for (const scenario of scenarios) {
+    if (scenario.memory) continue;
+    const cells = ratios.map(([a, b]) => {
+      const paired = pairedRatios(runs(scenario, a), runs(scenario, b), scenario).toSorted((x, y) =>
+        x - y
+      );
+      if (paired.length < 2) return "-";
+      const middle = paired.length % 2 === 1
+        ? paired[(paired.length - 1) / 2]
+        : (paired[paired.length / 2 - 1] + paired[paired.length / 2]) / 2;
+      return `${middle.toFixed(2)}x (${paired[0].toFixed(2)} to ${
+        paired[paired.length - 1].toFixed(2)
+      }, ${paired.length})`;
+    });
+    if (cells.every((cell) => cell === "-")) continue;
+    rows.push(`| ${scenario.title} | ${cells.join(" | ")} |`);
+  }
+  if (rows.length === 0) return [];
+  return [
+    "The same ratios paired by round (each round's two runs, undisturbed and not client-bound): median (lowest to highest, rounds):",
+    "",
+    `| scenario | ${ratios.map(([a, b]) => `${a}/${b}`).join(" | ")} |`,
+    `|---|${ratios.map(() => "---:").join("|")}|`,
+    ...rows,
+  ];
+}
+
 function table(
   scenarios: readonly Scenario[],
   servers: readonly ServerName[],
@@ -676,6 +729,8 @@ function table(
       } | ${scenario.target} |`,
     );
   }
+  const paired = pairedTable(scenarios, ratios, runs);
+  if (paired.length > 0) lines.push("", ...paired);
   lines.push(
     "",
     "Every run, in the order measured:",
