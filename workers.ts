@@ -5,14 +5,16 @@
  * The main thread only starts, watches, restarts and drains them; workers
  * share no state.
  *
- * - The port: the main thread binds the requested address once with
+ * - The port: the main thread binds the requested address once without
  *   `reusePort` (so a bad address or a port in use throws from `serve()` as
- *   with one loop, and `addr` is known at once), closes it, and every worker
- *   binds the port it got. Until `onListen` (called once, when every worker
- *   listens) a connect may be refused. Because every listener has
- *   `SO_REUSEPORT`, a second process of the same user that also binds the
- *   port with it (another `serve --workers`) shares the port silently instead
- *   of failing with "address in use", as one loop's server would.
+ *   with one loop, also when the port's holder is another `serve --workers`,
+ *   whose listeners have `SO_REUSEPORT`; and `addr` is known at once), closes
+ *   it, and every worker binds the port it got with `reusePort`. Until
+ *   `onListen` (called once, when every worker listens) a connect may be
+ *   refused. Between the probe's close and the workers' binds another
+ *   process could still take the port: a worker that cannot bind dies and is
+ *   restarted with backoff (logged), and one with `SO_REUSEPORT` would share
+ *   it.
  * - Spreading: Linux spreads connections among `SO_REUSEPORT` listeners by
  *   a hash of the 4-tuple (measured 481/519 for two). Elsewhere Deno ignores
  *   `reusePort` and a second listener could not bind: `workers` above 1
@@ -314,11 +316,12 @@ export function serveWorkers(
       `Requires read access to ${entry.pathname} to start the workers: run with --allow-read`,
     );
   }
-  // Learn the port (and fail here on a bad address) before any worker starts.
+  // Learn the port (and fail here on a bad address or a port in use) before any worker
+  // starts. Without SO_REUSEPORT: a port another process holds with it (a second
+  // `serve --workers`) is "address in use" here too, as with one loop.
   const probe = Deno.listen({
     hostname: options.hostname ?? defaults.hostname,
     port: options.port ?? defaults.port,
-    reusePort: true,
   });
   const addr = probe.addr;
   probe.close();

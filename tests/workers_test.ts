@@ -174,6 +174,16 @@ Deno.test("serve({ workers: 2, maxConnections: 2 }) holds 2 connections in total
   }
 });
 
+Deno.test("serve({ workers: 2 }) on a port another serve({ workers: 2 }) holds throws AddrInUse", async () => {
+  const listening = Promise.withResolvers<void>();
+  await using first = serve({ port: 0, workers: 2, onListen: () => listening.resolve() });
+  await withTimeout(listening.promise, 10_000, "both workers listening");
+  // The workers' listeners have SO_REUSEPORT; a second server must not share their port.
+  assert.throws(() => serve({ port: first.addr.port, workers: 2 }), Deno.errors.AddrInUse);
+  // And with one loop, as before.
+  assert.throws(() => serve({ port: first.addr.port }), Deno.errors.AddrInUse);
+});
+
 Deno.test("serve({ workers }) refuses bad counts", () => {
   for (const workers of [0, -1, 1.5, 257]) {
     assert.throws(() => serve({ port: 0, workers }), RangeError, `workers ${workers}`);
