@@ -389,10 +389,18 @@ export function serveWorkers(
   let scraping: Promise<string> | undefined;
   if (options.http) {
     const http = options.http;
+    // Silenced if the HTTP side cannot start: that loop never served, so no "Shutting down".
+    let failed = false;
+    const loopLogger = withFields(logger, { worker: 0 });
     loop = serveWebSockets({
       ...options,
       maxConnections: total,
-      logger: withFields(logger, { worker: 0 }),
+      logger: {
+        verbose: loopLogger.verbose,
+        log(level, message, fields) {
+          if (!failed) loopLogger.log(level, message, fields);
+        },
+      },
       onConnection: options.onConnection &&
         ((event) => options.onConnection!({ ...event, worker: 0 })),
     }, workerConnections);
@@ -411,6 +419,7 @@ export function serveWorkers(
       });
     } catch (error) {
       // The HTTP port is taken, say: no worker has started yet.
+      failed = true;
       void main.shutdown();
       throw error;
     }
