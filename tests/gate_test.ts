@@ -23,41 +23,49 @@ Deno.test("Gate releases everyone waiting together after a round with no activit
   assert.equal(gate.rounds, 2);
 });
 
-Deno.test("Gate holds its waiters for another round when a read completes during one", async () => {
-  await using gate = await Gate.open();
-  gate.startRead(); // a connection waiting for its next request
-  gate.startRead(); // and another
-  const passing = gate.pass();
-  gate.endRead(); // one of them read while round 1 is in flight; the other read is pending
-  await passing;
-  // Round 1 saw activity, round 2 saw none: released after 2.
-  assert.equal(gate.rounds, 2);
-  gate.endRead();
-});
+/**
+ * How many rounds one waiter is held: `reads` reads pending when it passes,
+ * then `during` happens while round 1 is in flight.
+ */
+const ROUND_CASES: readonly {
+  what: string;
+  reads: number;
+  during: (gate: Gate) => void;
+  rounds: number;
+}[] = [
+  // Round 1 saw activity and a read is still pending; round 2 saw none: released after 2.
+  {
+    what: "a read completes while another is pending",
+    reads: 2,
+    during: (g) => g.endRead(),
+    rounds: 2,
+  },
+  {
+    what: "an accept completes while a read is pending",
+    reads: 1,
+    during: (g) => g.activity(),
+    rounds: 2,
+  },
+  // Activity, but no read pending any more: nobody can be left unserved.
+  { what: "the only pending read completes", reads: 1, during: (g) => g.endRead(), rounds: 1 },
+  {
+    what: "an accept completes and no read is pending",
+    reads: 0,
+    during: (g) => g.activity(),
+    rounds: 1,
+  },
+];
 
-Deno.test("Gate holds its waiters for another round when an accept completes during one", async () => {
-  await using gate = await Gate.open();
-  gate.startRead();
-  const passing = gate.pass();
-  gate.activity(); // an accept completed while round 1 is in flight
-  await passing;
-  assert.equal(gate.rounds, 2);
-  gate.endRead();
-});
-
-Deno.test("Gate releases after one round with activity when no read is pending any more", async () => {
-  await using gate = await Gate.open();
-  gate.startRead();
-  const passing = gate.pass();
-  gate.endRead(); // the only pending read completed in round 1: nobody can be left unserved
-  await passing;
-  assert.equal(gate.rounds, 1);
-  // The same with no read at all: an accept alone does not hold anyone.
-  const again = gate.pass();
-  gate.activity();
-  await again;
-  assert.equal(gate.rounds, 2);
-});
+for (const { what, reads, during, rounds } of ROUND_CASES) {
+  Deno.test(`Gate releases its waiter after ${rounds} round(s) when ${what} during round 1`, async () => {
+    await using gate = await Gate.open();
+    for (let i = 0; i < reads; i++) gate.startRead();
+    const passing = gate.pass();
+    during(gate);
+    await passing;
+    assert.equal(gate.rounds, rounds);
+  });
+}
 
 Deno.test("Gate.close() releases waiters, leaves no socket or op behind and stays open", async () => {
   const gate = await Gate.open();
