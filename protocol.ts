@@ -561,33 +561,9 @@ export class Session {
   }
 
   #number(): Reply {
-    const guess = this.guess();
-    return typeof guess === "number" ? { type: "number", value: guess } : guess;
-  }
-
-  /**
-   * What `NUMBER` answers, without a reply object for a guess: the next
-   * guess (the secret once it was found), or the error reply. This is
-   * {@linkcode Session.handle} of `{ type: "number" }` on a connection's hot
-   * path, where every line but the errors is a `NUMBER` or a `REPORT`.
-   *
-   * @returns The guess, or the `ERROR` reply.
-   *
-   * @example
-   * ```ts
-   * import assert from "node:assert/strict";
-   * import { Session } from "./protocol.ts";
-   * import { Rng } from "./strategy.ts";
-   * const session = new Session({ rng: new Rng(1) });
-   * assert.equal(typeof session.guess(), "object"); // an error: no game yet
-   * session.handle({ type: "params", lower: 7, upper: 7 });
-   * assert.equal(session.guess(), 7);
-   * ```
-   */
-  guess(): number | Extract<Reply, { type: "error" }> {
     const game = this.#game;
     if (!game) return NO_GAME;
-    if (game.secret !== undefined) return game.secret;
+    if (game.secret !== undefined) return { type: "number", value: game.secret };
     let value: number;
     try {
       value = game.strategy.next();
@@ -597,7 +573,7 @@ export class Session {
     }
     game.last = value;
     game.guesses++;
-    return value;
+    return { type: "number", value };
   }
 
   #report(decision: Decision): Reply | undefined {
@@ -955,16 +931,7 @@ export class ServerConnection {
   #handleLine(bytes: Uint8Array, start: number, end: number): void {
     const command = commandOf(bytes, start, end);
     let reply: Reply | undefined;
-    if (command === NUMBER) {
-      // The hot path: a guess goes out as digits, with no reply object.
-      const guess = this.#session.guess();
-      if (typeof guess === "number") {
-        this.#errors = 0;
-        this.#appendInteger(guess);
-        return;
-      }
-      reply = guess;
-    } else if (command.type === "invalid") reply = { type: "error", message: command.message };
+    if (command.type === "invalid") reply = { type: "error", message: command.message };
     else reply = this.#session.handle(command);
     if (reply === undefined) {
       this.#errors = 0;

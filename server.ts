@@ -407,14 +407,13 @@ class Connection {
       maxLineBytes: options.maxLineBytes,
       strategy: options.strategy,
       rng: options.rng,
-      onEvent: logger.verbose || onEvent
+      onEvent: logger.verbose || onEvent || counts
         ? (event) => {
           counts?.game(event, this.#core.guesses);
           onEvent?.(event);
           if (logger.verbose) logGameEvent(logger, id, event);
         }
-        // Only the metrics: one call per event (the hot path, a REPORT a round trip).
-        : counts && ((event) => counts.game(event, this.#core.guesses)),
+        : undefined,
     });
   }
 
@@ -453,7 +452,8 @@ class Connection {
         try {
           n = await this.#transport.read(buffer);
         } finally {
-          // A read completed: the gate's round in flight must not release anyone yet.
+          // Counted by the gate: a round that sees reads complete holds its waiters while
+          // another read is pending (gate.ts).
           this.#gate?.endRead();
         }
         if (n === null) {
@@ -486,16 +486,12 @@ class Connection {
           if (output.length > 0) {
             const text = turn.errors > 0 ? replyDecoder.decode(output) : undefined;
             if (text !== undefined && this.#logger.verbose) this.#logErrors(text);
-            if (text === undefined) {
-              // #send without an async frame of its own: the hot path, one await per reply.
-              this.#startSend(output, undefined);
-              const written = await this.#transport.write(output);
-              if (written < output.length) {
-                await writeAll(this.#transport, output.subarray(written));
-              }
-              // (A failed write ends the loop: close() follows from any phase.)
-              this.#endSend();
-            } else await this.#send(output, text);
+            // #send's steps without its async frame (one await per reply on the hot path; a
+            // failed write ends the loop, and close() follows from any phase).
+            this.#startSend(output, text);
+            const written = await this.#transport.write(output);
+            if (written < output.length) await writeAll(this.#transport, output.subarray(written));
+            this.#endSend();
           }
           // Everyone ready is served before this connection goes on (gate.ts).
           if (this.#gate !== undefined) await this.#gate.pass();
